@@ -13,13 +13,13 @@ from pathlib import Path
 def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
-    The temporary file keeps ``path``'s suffix (or ``suffix``) so that writers which infer the format
-    from the extension still work. On any exception the temporary file is removed and ``path`` is
-    left untouched.
+    The temporary file is hidden (leading dot) and keeps ``path``'s suffixes (or ``suffix``), so that
+    writers which infer the format from the extension still work. On any exception it is removed and
+    ``path`` is left untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or "".join(path.suffixes) + ".tmp",
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or "".join(path.suffixes),
                                dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
