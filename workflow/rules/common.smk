@@ -1,0 +1,146 @@
+"""Shared definitions: validated config, paths, the table registry, the Python command and the GPU policy."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.settings.types import DeploymentMethod
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+RESULTS = Path(config["results"])
+RAW = RESULTS / "raw"
+GRAPHS = RESULTS / "graphs"
+LOGS = RESULTS / "logs"
+BENCHMARKS = RESULTS / "benchmarks"
+SPLITS = ("train", "val", "test")
+ENV = "../../envs/hepgraph.yaml"
+TARGETS = []  # every family appends the final outputs of its stages; `rule all` requests them
+
+# Rules run `{PYTHON} -m hepgraph.stages.<module>`: the interpreter running Snakemake (the project's
+# environment), or the rule's conda environment with the source tree on PYTHONPATH under --sdm conda.
+if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    PYTHON = f"PYTHONPATH={Path(workflow.basedir, 'src')} python"
+else:
+    PYTHON = sys.executable
+
+
+def code(*modules):
+    """Source files of the package a rule runs, as inputs, so that editing them reruns the rule."""
+    root = Path(workflow.basedir, "src", "hepgraph")
+    return [os.path.relpath(root / f"{m}.py") for m in ("io", *modules)]
+
+
+def count_local_gpus():
+    """Number of NVIDIA GPUs visible here (CUDA_VISIBLE_DEVICES respected); 0 without nvidia-smi."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() not in ("", "-1")])
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    result = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
+    return sum(line.startswith("GPU ") for line in result.stdout.splitlines()) if result.returncode == 0 else 0
+
+
+# GPU policy: on a cluster every GPU rule asks for one GPU (`gpu` resource -> the SLURM plugin's --gpus);
+# locally at most as many GPU jobs run at once as there are GPUs, and without a GPU they run on the CPU.
+LOCAL_GPUS = count_local_gpus() if workflow.local_exec else 0
+if workflow.local_exec and "gpu" not in workflow.global_resources:
+    workflow.register_resource("gpu", LOCAL_GPUS)
+GPU = 1 if (not workflow.local_exec or LOCAL_GPUS) else 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The table registry: every preprocessed table, its kind and its shards (raw input of one preprocessing job)
+# ---------------------------------------------------------------------------------------------------------
+DATA = config["datasets"]
+JETNET_CLASSES = ["g", "q", "t", "w", "z"]  # label of a JetNet class = its index here
+JET_FORMATS = {"jetnet": ("jetnet", "hdf5"), "toptag": ("toptag", "h5"), "qg": ("qg", "npz")}
+PROCESSES = {"toptag": ["qcd", "top"], "qg": ["q", "g"], "calo": ["q", "g"]}
+TOPTAG_FILES = ["train.h5", "val.h5", "test.h5"]
+
+
+def user_path(dataset, name=""):
+    """A file (or the directory) of a dataset with `source: path`; stops with the config key to set."""
+    directory = DATA[dataset]["path"]
+    if not directory:
+        raise WorkflowError(f"datasets.{dataset}.source is 'path' but datasets.{dataset}.path is not set: "
+                            f"set it in config.yaml to the directory (or file) holding your {dataset} files")
+    return str(Path(directory, name)) if name else directory
+
+
+def raw_file(dataset, name):
+    """Where the raw file `name` of a downloaded or user-provided dataset is."""
+    if DATA[dataset]["source"] == "download":
+        return str(RAW / dataset / "download" / name)
+    return user_path(dataset, name)
+
+
+def simulated(dataset, processes, ext):
+    """Shards of a simulated dataset: one Pythia run per process and seed."""
+    return {f"{p}_{s}": str(RAW / dataset / "simulate" / f"{p}_{s}.{ext}")
+            for p in processes for s in DATA[dataset]["simulate"]["seeds"]}
+
+
+def jet_tables():
+    tables = {}
+    fmt, ext = JET_FORMATS["jetnet"]
+    for cls in DATA["jetnet"]["classes"]:
+        shards = (simulated("jetnet", [cls], ext) if DATA["jetnet"]["source"] == "simulate"
+                  else {cls: raw_file("jetnet", f"{cls}.hdf5")})
+        tables[f"jetnet_{cls}"] = dict(kind="jets", dataset="jetnet", shards=shards, format=fmt,
+                                       label=JETNET_CLASSES.index(cls))
+    for dataset, files in (("toptag", TOPTAG_FILES), ("qg", DATA["qg"]["files"])):
+        fmt, ext = JET_FORMATS[dataset]
+        shards = (simulated(dataset, PROCESSES[dataset], ext) if DATA[dataset]["source"] == "simulate"
+                  else {Path(f).stem: raw_file(dataset, f) for f in files})
+        tables[dataset] = dict(kind="jets", dataset=dataset, shards=shards, format=fmt, label=None)
+    return tables
+
+
+def calo_tables():
+    calo = DATA["calo"]
+    shards = (simulated("calo", PROCESSES["calo"], "parquet") if calo["source"] == "simulate"
+              else {Path(f).stem: user_path("calo", f) for f in calo["files"]})
+    return {"calo": dict(kind="calo_images", dataset="calo", shards=shards)}
+
+
+def mnist_tables():
+    return {f"mnist_{graph}": dict(kind="image_graphs", dataset="mnist", graph=graph,
+                                   shards={str(i): None for i in range(DATA["mnist"]["shards"])})
+            for graph in DATA["mnist"]["graphs"]}
+
+
+def tracking_tables():
+    trackml = DATA["trackml"]
+    shards = ({str(s): str(RAW / "trackml" / "simulate" / str(s)) for s in trackml["simulate"]["seeds"]}
+              if trackml["source"] == "simulate" else {"events": user_path("trackml")})
+    return {f"trackml_{name}": dict(kind="tracking_events", dataset="trackml", shards=shards, pt_min=pt_min)
+            for name, pt_min in trackml["variants"].items()}
+
+
+TABLES = {**jet_tables(), **calo_tables(), **mnist_tables(), **tracking_tables()}
+
+
+def tables_of(kind):
+    """Wildcard pattern matching exactly the tables of one kind (a never-matching one if there are none)."""
+    names = [name for name, table in TABLES.items() if table["kind"] == kind]
+    return "|".join(map(re.escape, names)) or "(?!)"
+
+
+def shard_input(wildcards):
+    """The raw file or directory that one preprocessing shard reads."""
+    return TABLES[wildcards.table]["shards"][wildcards.shard]
+
+
+def split_paths(table):
+    return [str(GRAPHS / table / f"{split}.parquet") for split in SPLITS]
+
+
+TARGETS += [path for table in TABLES for path in split_paths(table)]

@@ -1,0 +1,257 @@
+"""Data stages: download | simulate -> raw files in their real layouts -> parquet graph shards -> splits."""
+
+MNIST_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+
+
+localrules:
+    download,
+
+
+wildcard_constraints:
+    seed=r"\d+",
+    shard=r"[A-Za-z0-9_.-]+",
+    split="|".join(SPLITS),
+
+
+rule download:
+    output:
+        RAW / "{dataset}" / "download" / "{file}",
+    log:
+        LOGS / "download" / "{dataset}" / "{file}.log",
+    wildcard_constraints:
+        dataset="jetnet|toptag|qg|mnist",
+    retries: 2
+    message:
+        "Downloading {wildcards.dataset} file {wildcards.file}"
+    shell:
+        "{PYTHON} -m hepgraph.stages.fetch --dataset {wildcards.dataset} --file {wildcards.file}"
+        " --output {output} 2> {log}"
+
+
+rule simulate_jets:
+    input:
+        code("stages/simulate_jets", "data/pythia", "data/jet_formats", "data/kinematics"),
+    output:
+        RAW / "{dataset}" / "simulate" / "{process}_{seed}.{ext}",
+    log:
+        LOGS / "simulate_jets" / "{dataset}" / "{process}_{seed}.{ext}.log",
+    benchmark:
+        BENCHMARKS / "simulate_jets" / "{dataset}" / "{process}_{seed}.{ext}.tsv"
+    wildcard_constraints:
+        dataset="jetnet|toptag|qg",
+        process="g|q|t|w|z|qcd|top",
+        ext="hdf5|h5|npz",
+    params:
+        format=lambda w: JET_FORMATS[w.dataset][0],
+        sim=lambda w: DATA[w.dataset]["simulate"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    conda:
+        ENV
+    message:
+        "Simulating {params.sim[jets_per_shard]} {wildcards.dataset} {wildcards.process} jets, seed {wildcards.seed}"
+    shell:
+        "{PYTHON} -m hepgraph.stages.simulate_jets --process {wildcards.process} --seed {wildcards.seed}"
+        " --n-jets {params.sim[jets_per_shard]} --format {params.format} --pt-min {params.sim[pt_min]}"
+        " --pt-max {params.sim[pt_max]} --eta-max {params.sim[eta_max]} --jet-r {params.sim[jet_r]}"
+        " --output {output} 2> {log}"
+
+
+rule simulate_calo:
+    input:
+        code("stages/simulate_calo", "data/pythia", "data/calo", "data/kinematics"),
+    output:
+        RAW / "calo" / "simulate" / "{process}_{seed}.parquet",
+    log:
+        LOGS / "simulate_calo" / "{process}_{seed}.log",
+    benchmark:
+        BENCHMARKS / "simulate_calo" / "{process}_{seed}.tsv"
+    wildcard_constraints:
+        process="q|g",
+    params:
+        sim=DATA["calo"]["simulate"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        ENV
+    message:
+        "Simulating {params.sim[jets_per_shard]} calorimeter images of {wildcards.process} jets, seed {wildcards.seed}"
+    shell:
+        "{PYTHON} -m hepgraph.stages.simulate_calo --process {wildcards.process} --seed {wildcards.seed}"
+        " --n-jets {params.sim[jets_per_shard]} --pt-min {params.sim[pt_min]} --pt-max {params.sim[pt_max]}"
+        " --eta-max {params.sim[eta_max]} --jet-r {params.sim[jet_r]} --output {output} 2> {log}"
+
+
+rule simulate_tracking:
+    input:
+        code("stages/simulate_tracking", "data/tracking_sim", "data/trackml"),
+    output:
+        directory(RAW / "trackml" / "simulate" / "{seed}"),
+    log:
+        LOGS / "simulate_tracking" / "{seed}.log",
+    benchmark:
+        BENCHMARKS / "simulate_tracking" / "{seed}.tsv"
+    params:
+        sim=DATA["trackml"]["simulate"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        ENV
+    message:
+        "Simulating {params.sim[events_per_shard]} tracking events with ACTS Fatras, seed {wildcards.seed}"
+    shell:
+        "{PYTHON} -m hepgraph.stages.simulate_tracking --seed {wildcards.seed}"
+        " --n-events {params.sim[events_per_shard]} --n-particles {params.sim[n_particles]}"
+        " --pt-min {params.sim[pt_min]} --pt-max {params.sim[pt_max]} --eta-max {params.sim[eta_max]}"
+        " --output-dir {output} 2> {log}"
+
+
+rule prepare_jets:
+    input:
+        raw=shard_input,
+        code=code("stages/prepare_jets", "data/jet_formats", "data/jet_graphs", "data/kinematics", "data/tables"),
+    output:
+        GRAPHS / "{table}" / "shards" / "{shard}.parquet",
+    log:
+        LOGS / "prepare_jets" / "{table}" / "{shard}.log",
+    benchmark:
+        BENCHMARKS / "prepare_jets" / "{table}" / "{shard}.tsv"
+    wildcard_constraints:
+        table=tables_of("jets"),
+    params:
+        format=lambda w: TABLES[w.table]["format"],
+        n_nodes=lambda w: DATA[TABLES[w.table]["dataset"]]["n_nodes"],
+        label=lambda w: "" if TABLES[w.table]["label"] is None else f"--label {TABLES[w.table]['label']}",
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        ENV
+    message:
+        "Preprocessing {input.raw} into jet graphs"
+    shell:
+        "{PYTHON} -m hepgraph.stages.prepare_jets --input {input.raw} --format {params.format}"
+        " --n-nodes {params.n_nodes} {params.label} --output {output} 2> {log}"
+
+
+rule prepare_calo:
+    input:
+        raw=shard_input,
+        code=code("stages/prepare_calo", "data/calo", "data/tables"),
+    output:
+        GRAPHS / "{table}" / "shards" / "{shard}.parquet",
+    log:
+        LOGS / "prepare_calo" / "{table}" / "{shard}.log",
+    benchmark:
+        BENCHMARKS / "prepare_calo" / "{table}" / "{shard}.tsv"
+    wildcard_constraints:
+        table=tables_of("calo_images"),
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        ENV
+    message:
+        "Preprocessing calorimeter images {input.raw}"
+    shell:
+        "{PYTHON} -m hepgraph.stages.prepare_calo --input {input.raw} --output {output} 2> {log}"
+
+
+def mnist_raw(wildcards):
+    source = DATA["mnist"]["source"]
+    if source == "download":
+        return [str(RAW / "mnist" / "download" / name) for name in MNIST_FILES]
+    return [user_path("mnist")] if source == "path" else []
+
+
+rule prepare_mnist:
+    input:
+        raw=mnist_raw,
+        code=code("stages/prepare_mnist", "data/mnist", "data/tables"),
+    output:
+        GRAPHS / "{table}" / "shards" / "{shard}.parquet",
+    log:
+        LOGS / "prepare_mnist" / "{table}" / "{shard}.log",
+    benchmark:
+        BENCHMARKS / "prepare_mnist" / "{table}" / "{shard}.tsv"
+    wildcard_constraints:
+        table=tables_of("image_graphs"),
+    params:
+        source=DATA["mnist"]["source"],
+        path=lambda w, input: f"--path {Path(input.raw[0]).parent if DATA['mnist']['source'] == 'download' else input.raw[0]}" if input.raw else "",
+        graph=lambda w: TABLES[w.table]["graph"],
+        n_shards=DATA["mnist"]["shards"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        ENV
+    message:
+        "Building {params.graph} MNIST graphs, shard {wildcards.shard} of {params.n_shards}"
+    shell:
+        "{PYTHON} -m hepgraph.stages.prepare_mnist --source {params.source} {params.path} --graph {params.graph}"
+        " --shard {wildcards.shard} --n-shards {params.n_shards} --output {output} 2> {log}"
+
+
+rule prepare_tracking:
+    input:
+        raw=shard_input,
+        code=code("stages/prepare_tracking", "data/trackml", "data/tables"),
+    output:
+        GRAPHS / "{table}" / "shards" / "{shard}.parquet",
+    log:
+        LOGS / "prepare_tracking" / "{table}" / "{shard}.log",
+    benchmark:
+        BENCHMARKS / "prepare_tracking" / "{table}" / "{shard}.tsv"
+    wildcard_constraints:
+        table=tables_of("tracking_events"),
+    params:
+        pt_min=lambda w: TABLES[w.table]["pt_min"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        ENV
+    message:
+        "Preprocessing tracking events {input.raw} (particle pT > {params.pt_min} GeV)"
+    shell:
+        "{PYTHON} -m hepgraph.stages.prepare_tracking --input-dir {input.raw} --pt-min {params.pt_min}"
+        " --output {output} 2> {log}"
+
+
+rule split:
+    input:
+        shards=lambda w: expand(GRAPHS / w.table / "shards" / "{shard}.parquet", shard=TABLES[w.table]["shards"]),
+        code=code("stages/split", "data/tables"),
+    output:
+        **{split: GRAPHS / "{table}" / f"{split}.parquet" for split in SPLITS},
+    log:
+        LOGS / "split" / "{table}.log",
+    benchmark:
+        BENCHMARKS / "split" / "{table}.tsv"
+    params:
+        kind=lambda w: TABLES[w.table]["kind"],
+        splits=config["splits"],
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    conda:
+        ENV
+    message:
+        "Splitting {wildcards.table} into train/val/test"
+    shell:
+        "{PYTHON} -m hepgraph.stages.split --kind {params.kind} --inputs {input.shards}"
+        " --fractions {params.splits[fractions]} --seed {params.splits[seed]}"
+        " --train {output.train} --val {output.val} --test {output.test} 2> {log}"
