@@ -110,7 +110,7 @@ def jet_images(p4: np.ndarray, pdgid: np.ndarray, charge: np.ndarray, jet_p4: np
         images[:, channel] = np.bincount(flat, dep[:, channel], n_jets * n_pixels**2).reshape(n_jets, n_pixels, n_pixels)
     n_towers = n_pixels // hcal_tower
     flat = (jet * n_towers + ieta // hcal_tower) * n_towers + iphi // hcal_tower
-    towers = np.bincount(flat, dep[:, 2], n_jets * n_towers**2).reshape(n_jets, n_towers, n_towers) / hcal_tower**2
+    towers = np.bincount(flat, dep[:, 2], n_jets * n_towers**2).reshape(n_jets, n_towers, n_towers)
     images[:, 2] = towers.repeat(hcal_tower, axis=1).repeat(hcal_tower, axis=2)
     return images
 
