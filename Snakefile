@@ -1,11 +1,13 @@
 """hepgraph: data -> parquet graphs -> models -> evaluation -> plots. Run `snakemake --cores N`."""
 
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 include: "workflow/rules/common.smk"

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 
@@ -23,17 +22,19 @@ SPLITS = ("train", "val", "test")
 ENV = "../../envs/hepgraph.yaml"
 TARGETS = []  # every family appends the final outputs of its stages; `rule all` requests them
 
-# Rules run `{PYTHON} -m hepgraph.stages.<module>`: the interpreter running Snakemake (the project's
-# environment), or the rule's conda environment with the source tree on PYTHONPATH under --sdm conda.
-if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
-    PYTHON = f"PYTHONPATH={Path(workflow.basedir, 'src')} python"
-else:
-    PYTHON = sys.executable
+# Rules run `python -m hepgraph.stages.<module>` from this checkout's src/: the interpreter running Snakemake
+# (the project's environment) comes first on PATH, unless a rule's conda environment (--sdm conda) is active.
+SRC = Path(workflow.basedir, "src")
+os.environ.update(PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+                  PYTHONPATH=os.pathsep.join(p for p in [str(SRC), os.environ.get("PYTHONPATH")] if p))
+sys.path.insert(0, str(SRC))
+
+from hepgraph.data import registry  # noqa: E402  (the remote files of downloadable datasets)
 
 
 def code(*modules):
     """Source files of the package a rule runs, as inputs, so that editing them reruns the rule."""
-    root = Path(workflow.basedir, "src", "hepgraph")
+    root = SRC / "hepgraph"
     return [os.path.relpath(root / f"{m}.py") for m in ("io", *modules)]
 
 
@@ -137,6 +138,21 @@ def tables_of(kind):
 def shard_input(wildcards):
     """The raw file or directory that one preprocessing shard reads."""
     return TABLES[wildcards.table]["shards"][wildcards.shard]
+
+
+def mnist_raw(wildcards):
+    """Raw MNIST input of the preprocessing jobs: the downloaded idx files, the user's file, or none (bundled)."""
+    source = DATA["mnist"]["source"]
+    if source == "download":
+        return [str(RAW / "mnist" / "download" / name) for name in registry.files("mnist")]
+    return [user_path("mnist")] if source == "path" else []
+
+
+def mnist_path_option(wildcards, input):
+    """The --path option of prepare_mnist: the download directory or the user's file or directory."""
+    if not input.raw:
+        return ""
+    return f"--path {Path(input.raw[0]).parent if DATA['mnist']['source'] == 'download' else input.raw[0]}"
 
 
 def split_paths(table):

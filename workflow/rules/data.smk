@@ -1,9 +1,5 @@
 """Data stages: download | simulate -> raw files in their real layouts -> parquet graph shards -> splits."""
 
-MNIST_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
-
-
 localrules:
     download,
 
@@ -20,12 +16,14 @@ rule download:
     log:
         LOGS / "download" / "{dataset}" / "{file}.log",
     wildcard_constraints:
-        dataset="jetnet|toptag|qg|mnist",
+        dataset="|".join(registry.datasets()),
     retries: 2
+    conda:
+        ENV
     message:
         "Downloading {wildcards.dataset} file {wildcards.file}"
     shell:
-        "{PYTHON} -m hepgraph.stages.fetch --dataset {wildcards.dataset} --file {wildcards.file}"
+        "python -m hepgraph.stages.fetch --dataset {wildcards.dataset} --file {wildcards.file}"
         " --output {output} 2> {log}"
 
 
@@ -54,7 +52,7 @@ rule simulate_jets:
     message:
         "Simulating {params.sim[jets_per_shard]} {wildcards.dataset} {wildcards.process} jets, seed {wildcards.seed}"
     shell:
-        "{PYTHON} -m hepgraph.stages.simulate_jets --process {wildcards.process} --seed {wildcards.seed}"
+        "python -m hepgraph.stages.simulate_jets --process {wildcards.process} --seed {wildcards.seed}"
         " --n-jets {params.sim[jets_per_shard]} --format {params.format} --pt-min {params.sim[pt_min]}"
         " --pt-max {params.sim[pt_max]} --eta-max {params.sim[eta_max]} --jet-r {params.sim[jet_r]}"
         " --output {output} 2> {log}"
@@ -82,7 +80,7 @@ rule simulate_calo:
     message:
         "Simulating {params.sim[jets_per_shard]} calorimeter images of {wildcards.process} jets, seed {wildcards.seed}"
     shell:
-        "{PYTHON} -m hepgraph.stages.simulate_calo --process {wildcards.process} --seed {wildcards.seed}"
+        "python -m hepgraph.stages.simulate_calo --process {wildcards.process} --seed {wildcards.seed}"
         " --n-jets {params.sim[jets_per_shard]} --pt-min {params.sim[pt_min]} --pt-max {params.sim[pt_max]}"
         " --eta-max {params.sim[eta_max]} --jet-r {params.sim[jet_r]} --output {output} 2> {log}"
 
@@ -107,7 +105,7 @@ rule simulate_tracking:
     message:
         "Simulating {params.sim[events_per_shard]} tracking events with ACTS Fatras, seed {wildcards.seed}"
     shell:
-        "{PYTHON} -m hepgraph.stages.simulate_tracking --seed {wildcards.seed}"
+        "python -m hepgraph.stages.simulate_tracking --seed {wildcards.seed}"
         " --n-events {params.sim[events_per_shard]} --n-particles {params.sim[n_particles]}"
         " --pt-min {params.sim[pt_min]} --pt-max {params.sim[pt_max]} --eta-max {params.sim[eta_max]}"
         " --output-dir {output} 2> {log}"
@@ -138,7 +136,7 @@ rule prepare_jets:
     message:
         "Preprocessing {input.raw} into jet graphs"
     shell:
-        "{PYTHON} -m hepgraph.stages.prepare_jets --input {input.raw} --format {params.format}"
+        "python -m hepgraph.stages.prepare_jets --input {input.raw} --format {params.format}"
         " --n-nodes {params.n_nodes} {params.label} --output {output} 2> {log}"
 
 
@@ -163,14 +161,7 @@ rule prepare_calo:
     message:
         "Preprocessing calorimeter images {input.raw}"
     shell:
-        "{PYTHON} -m hepgraph.stages.prepare_calo --input {input.raw} --output {output} 2> {log}"
-
-
-def mnist_raw(wildcards):
-    source = DATA["mnist"]["source"]
-    if source == "download":
-        return [str(RAW / "mnist" / "download" / name) for name in MNIST_FILES]
-    return [user_path("mnist")] if source == "path" else []
+        "python -m hepgraph.stages.prepare_calo --input {input.raw} --output {output} 2> {log}"
 
 
 rule prepare_mnist:
@@ -187,7 +178,7 @@ rule prepare_mnist:
         table=tables_of("image_graphs"),
     params:
         source=DATA["mnist"]["source"],
-        path=lambda w, input: f"--path {Path(input.raw[0]).parent if DATA['mnist']['source'] == 'download' else input.raw[0]}" if input.raw else "",
+        path=mnist_path_option,
         graph=lambda w: TABLES[w.table]["graph"],
         n_shards=DATA["mnist"]["shards"],
     threads: 1
@@ -199,7 +190,7 @@ rule prepare_mnist:
     message:
         "Building {params.graph} MNIST graphs, shard {wildcards.shard} of {params.n_shards}"
     shell:
-        "{PYTHON} -m hepgraph.stages.prepare_mnist --source {params.source} {params.path} --graph {params.graph}"
+        "python -m hepgraph.stages.prepare_mnist --source {params.source} {params.path} --graph {params.graph}"
         " --shard {wildcards.shard} --n-shards {params.n_shards} --output {output} 2> {log}"
 
 
@@ -226,7 +217,7 @@ rule prepare_tracking:
     message:
         "Preprocessing tracking events {input.raw} (particle pT > {params.pt_min} GeV)"
     shell:
-        "{PYTHON} -m hepgraph.stages.prepare_tracking --input-dir {input.raw} --pt-min {params.pt_min}"
+        "python -m hepgraph.stages.prepare_tracking --input-dir {input.raw} --pt-min {params.pt_min}"
         " --output {output} 2> {log}"
 
 
@@ -252,6 +243,6 @@ rule split:
     message:
         "Splitting {wildcards.table} into train/val/test"
     shell:
-        "{PYTHON} -m hepgraph.stages.split --kind {params.kind} --inputs {input.shards}"
+        "python -m hepgraph.stages.split --kind {params.kind} --inputs {input.shards}"
         " --fractions {params.splits[fractions]} --seed {params.splits[seed]}"
         " --train {output.train} --val {output.val} --test {output.test} 2> {log}"

@@ -1,0 +1,221 @@
+"""Downloads against a real HTTP server on 127.0.0.1: checksums, resume, Range fallback, failures; the registry."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import random
+import re
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from hepgraph.data import registry
+from hepgraph.data.download import ChecksumError, DownloadError, fetch, file_checksum, part_path
+from hepgraph.stages import fetch as fetch_stage
+
+PAYLOAD = random.Random(0).randbytes(300_000)
+PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()
+ABC_MD5 = "900150983cd24fb0d6963f7d28e17f72"  # RFC 1321 test vector: MD5("abc")
+ABC_SHA256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"  # FIPS 180-2: SHA-256("abc")
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """Serves ``server.files``; honours ``Range: bytes=N-`` unless ``server.honor_range`` is false and sends only
+    the first ``server.cut[path]`` body bytes of a response (then closes) while that entry is set."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        server = self.server
+        body = server.files.get(self.path)
+        range_header = self.headers.get("Range")
+        if body is None:
+            status, headers, payload = 404, {}, b""
+        elif range_header and server.honor_range:
+            start = int(re.fullmatch(r"bytes=(\d+)-", range_header).group(1))
+            if start >= len(body):
+                status, headers, payload = 416, {"Content-Range": f"bytes */{len(body)}"}, b""
+            else:
+                status, payload = 206, body[start:]
+                headers = {"Content-Range": f"bytes {start}-{len(body) - 1}/{len(body)}"}
+        else:
+            status, headers, payload = 200, {}, body
+        server.log.append((self.path, range_header, status))
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        cut = server.cut.get(self.path)
+        self.wfile.write(payload if cut is None else payload[:cut])
+        self.wfile.flush()
+        if cut is not None:
+            self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.files, httpd.cut, httpd.log, httpd.honor_range = {}, {}, [], True
+    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _get(server, dest: Path, checksum: str = PAYLOAD_MD5, algorithm: str = "md5", name: str = "/f.bin") -> Path:
+    return fetch(server.base + name, dest, checksum, algorithm, dataset="toptag", progress=False, timeout=5.0)
+
+
+def test_known_digests_of_abc(server, tmp_path):
+    server.files["/abc"] = b"abc"
+    assert _get(server, tmp_path / "a", ABC_MD5, "md5", "/abc").read_bytes() == b"abc"
+    assert _get(server, tmp_path / "b", ABC_SHA256, "sha256", "/abc").read_bytes() == b"abc"
+    assert file_checksum(tmp_path / "b", "sha256") == ABC_SHA256
+
+
+def test_good_file_is_placed(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    dest = tmp_path / "sub" / "f.bin"
+    assert _get(server, dest) == dest
+    assert dest.read_bytes() == PAYLOAD
+    assert not part_path(dest).exists()
+    assert server.log == [("/f.bin", None, 200)]
+
+
+def test_existing_verified_file_is_kept_without_request(server, tmp_path):
+    dest = tmp_path / "f.bin"
+    dest.write_bytes(PAYLOAD)
+    _get(server, dest)
+    assert server.log == []
+
+
+def test_existing_wrong_file_is_replaced(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    dest = tmp_path / "f.bin"
+    dest.write_bytes(b"stale")
+    _get(server, dest)
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_corrupt_download_leaves_nothing(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD[:-1] + b"\x00"
+    dest = tmp_path / "f.bin"
+    with pytest.raises(ChecksumError) as info:
+        _get(server, dest)
+    message = str(info.value)
+    assert str(dest) in message and PAYLOAD_MD5 in message
+    assert hashlib.md5(server.files["/f.bin"]).hexdigest() in message
+    assert not dest.exists() and not part_path(dest).exists()
+
+
+def test_interrupted_download_resumes_with_range(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    half = len(PAYLOAD) // 2
+    server.cut["/f.bin"] = half
+    dest = tmp_path / "f.bin"
+    with pytest.raises(DownloadError, match="run again to resume"):
+        _get(server, dest)
+    assert not dest.exists()
+    assert part_path(dest).read_bytes() == PAYLOAD[:half]
+
+    del server.cut["/f.bin"]
+    _get(server, dest)
+    assert server.log == [("/f.bin", None, 200), ("/f.bin", f"bytes={half}-", 206)]
+    assert dest.read_bytes() == PAYLOAD
+    assert not part_path(dest).exists()
+
+
+def test_server_ignoring_range_restarts_from_zero(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    server.honor_range = False
+    dest = tmp_path / "f.bin"
+    part_path(dest).write_bytes(b"x" * 1000)  # a prefix that is wrong: must be discarded, not extended
+    _get(server, dest)
+    assert server.log == [("/f.bin", "bytes=1000-", 200)]
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_complete_part_file_is_verified_after_416(server, tmp_path):
+    server.files["/f.bin"] = PAYLOAD
+    dest = tmp_path / "f.bin"
+    part_path(dest).write_bytes(PAYLOAD)
+    _get(server, dest)
+    assert server.log == [("/f.bin", f"bytes={len(PAYLOAD)}-", 416)]
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_http_error_names_dataset_and_config_switch(server, tmp_path):
+    with pytest.raises(DownloadError) as info:
+        _get(server, tmp_path / "f.bin", name="/missing.bin")
+    message = str(info.value)
+    assert "HTTP 404" in message and "'toptag'" in message
+    assert "`datasets.toptag.source: path`" in message and "`datasets.toptag.path: <directory" in message
+
+
+def test_unreachable_url_raises_download_error(tmp_path):
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(DownloadError) as info:
+        fetch(f"http://127.0.0.1:{port}/f.bin", tmp_path / "f.bin", PAYLOAD_MD5, dataset="qg", progress=False,
+              timeout=5.0)
+    assert "'qg'" in str(info.value) and "`datasets.qg.source: path`" in str(info.value)
+    assert not (tmp_path / "f.bin").exists()
+
+
+def test_malformed_checksum_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="32 hex digits"):
+        fetch("http://127.0.0.1:9/x", tmp_path / "x", "abc", dataset="qg")
+    with pytest.raises(ValueError, match="unknown checksum algorithm"):
+        fetch("http://127.0.0.1:9/x", tmp_path / "x", ABC_MD5, "crc32", dataset="qg")
+
+
+def test_fetch_stage_places_registered_file(server, tmp_path, monkeypatch):
+    server.files["/train.h5"] = PAYLOAD
+    local = registry.RemoteFile(server.base + "/train.h5", PAYLOAD_MD5, "md5", len(PAYLOAD))
+    monkeypatch.setattr(fetch_stage, "remote_file", lambda dataset, name: local)
+    out = tmp_path / "results" / "downloads" / "toptag" / "train.h5"
+    fetch_stage.main(["--dataset", "toptag", "--file", "train.h5", "--output", str(out), "--no-progress"])
+    assert out.read_bytes() == PAYLOAD
+
+    server.files["/train.h5"] = b"changed"
+    out.unlink()
+    with pytest.raises(SystemExit):
+        fetch_stage.main(["--dataset", "toptag", "--file", "train.h5", "--output", str(out), "--no-progress"])
+    assert not out.exists()
+
+
+def test_registry_entries_are_well_formed():
+    assert registry.datasets() == ["mnist", "qg", "toptag"]
+    for dataset in registry.datasets():
+        names = registry.files(dataset)
+        assert names
+        for name in names:
+            entry = registry.remote_file(dataset, name)
+            assert entry.algorithm in {"md5", "sha256"}
+            assert re.fullmatch(f"[0-9a-f]{{{2 * hashlib.new(entry.algorithm).digest_size}}}", entry.checksum)
+            assert entry.url.startswith("https://") and name in entry.url
+            assert entry.size is None or entry.size > 0
+    checksums = [registry.remote_file(d, n).checksum for d in registry.datasets() for n in registry.files(d)]
+    assert len(set(checksums)) == len(checksums)
+
+
+def test_registry_values_and_errors():
+    assert registry.files("toptag") == ["train.h5", "val.h5", "test.h5"]
+    assert registry.files("qg")[:2] == ["QG_jets.npz", "QG_jets_1.npz"] and len(registry.files("qg")) == 20
+    mnist = registry.remote_file("mnist", "train-images-idx3-ubyte.gz")
+    assert (mnist.checksum, mnist.size) == ("f68b3c2dcbeaaa9fbdd348bbdeb94873", 9_912_422)
+    assert registry.remote_file("toptag", "val.h5").url == "https://zenodo.org/records/2603256/files/val.h5?download=1"
+    with pytest.raises(ValueError, match="known: mnist, qg, toptag"):
+        registry.files("jetnet")
+    with pytest.raises(ValueError, match="known: train.h5, val.h5, test.h5"):
+        registry.remote_file("toptag", "train.hdf5")
