@@ -15,7 +15,7 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
 
     The temporary file is hidden (leading dot) and keeps ``path``'s suffixes (or ``suffix``), so that
     writers which infer the format from the extension still work. On any exception it is removed and
-    ``path`` is left untouched.
+    ``path`` is left untouched. The file gets the permissions of a normally created file (umask applied).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -23,6 +23,9 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
                                dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)  # mkstemp makes the file private; the result gets the usual permissions
     try:
         yield tmp
         os.replace(tmp, path)

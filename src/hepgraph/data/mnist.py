@@ -26,6 +26,7 @@ SOURCES = ("bundled", "path", "download")
 IMAGE_SHAPE = (28, 28)
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+SLIC_COMPACTNESS = 0.5  # for grey values in [0, 1]; see superpixel_graphs
 # idx type codes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT"); multi-byte values are big-endian
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -216,7 +217,7 @@ def slic_segments(image: np.ndarray, n_segments: int, compactness: float) -> np.
 
 
 def superpixel_graphs(images: np.ndarray, n_nodes: int = 75,
-                      compactness: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+                      compactness: float = SLIC_COMPACTNESS) -> tuple[np.ndarray, np.ndarray]:
     """MNIST superpixels: up to ``n_nodes`` SLIC superpixels per image (Monti et al. 2017, MoNet).
 
     Node = (centroid x, centroid y, mean intensity) of a segment, as PyTorch Geometric's ``ToSLIC`` computes them
