@@ -197,7 +197,7 @@ rule prepare_mnist:
 rule prepare_tracking:
     input:
         raw=shard_input,
-        code=code("stages/prepare_tracking", "data/trackml", "data/tables"),
+        code=code("stages/prepare_tracking", "data/trackml", "data/kinematics", "data/tables"),
     output:
         GRAPHS / "{table}" / "shards" / "{shard}.parquet",
     log:
