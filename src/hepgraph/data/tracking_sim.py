@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +27,7 @@ import pandas as pd
 from acts.examples.simulation import EtaConfig, MomentumConfig, ParticleConfig, addFatras, addParticleGun
 
 from hepgraph.data.trackml import event_name, hit_weights, write_event
+from hepgraph.io import atomic_directory
 
 log = logging.getLogger(__name__)
 
@@ -192,17 +190,6 @@ def simulate_raw(n_events: int, seed: int, *, n_particles: int, pt_min: float, p
     return [recorder.events[i] for i in range(n_events)]
 
 
-def _replace_dir(tmp: Path, output_dir: Path) -> None:
-    """Move the finished directory ``tmp`` onto ``output_dir``, replacing an existing one."""
-    if output_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.old.", dir=output_dir.parent))
-        os.replace(output_dir, old / output_dir.name)
-        os.replace(tmp, output_dir)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, output_dir)
-
-
 def simulate_events(output_dir: str | Path, n_events: int, seed: int, *, n_particles: int, pt_min: float,
                     pt_max: float, eta_max: float, first_event: int = 0, compress: bool = False, **gun) -> float:
     """Simulate events with :func:`simulate_raw` (``gun``: its optional keywords) and write them as TrackML CSVs.
@@ -213,24 +200,14 @@ def simulate_events(output_dir: str | Path, n_events: int, seed: int, *, n_parti
     """
     if first_event < 0:
         raise ValueError(f"first_event must be >= 0, got {first_event}")
-    output_dir = Path(output_dir)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
     generic_detector()
     start = time.perf_counter()
     events = simulate_raw(n_events, seed, n_particles=n_particles, pt_min=pt_min, pt_max=pt_max, eta_max=eta_max,
                           **gun)
     rate = n_events / (time.perf_counter() - start)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the finished directory gets the usual permissions
-    try:
+    with atomic_directory(output_dir) as tmp:
         for number, event in enumerate(events, start=first_event):
             hits, truth, particles = trackml_tables(event)
             write_event(tmp, event_name(number), hits, truth, particles, compress=compress)
             log.info("event %d: %d particles, %d hits", number, len(particles), len(hits))
-        _replace_dir(tmp, output_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return rate
