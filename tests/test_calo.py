@@ -28,7 +28,8 @@ def one_jet(jet_eta, jet_phi, particles):
     pdg, charge, pt, deta, dphi, mass = map(np.array, zip(*particles))
     p4 = np.concatenate([p4_from(pt, jet_eta + deta, jet_phi + dphi, mass), np.zeros((1, 4))])
     jet_p4 = p4_from(500.0, jet_eta, jet_phi, 10.0)
-    return p4[None], np.append(pdg, 0)[None].astype(np.int32), np.append(charge, 0)[None].astype(np.float32), jet_p4[None]
+    pdg, charge = np.append(pdg, 0)[None].astype(np.int32), np.append(charge, 0)[None].astype(np.float32)
+    return p4[None], pdg, charge, jet_p4[None]
 
 
 def test_hand_made_jet_lands_in_expected_pixels_and_channels():
@@ -69,7 +70,8 @@ def test_charged_particles_bend_in_the_solenoid_and_loopers_are_lost():
                                          (211, 1, 0.7, 0.0, 0.0, 0.13957)])
     tracks = jet_images(p4, pdg, q, jet)[0, 0]
     # floor(62.5 -+ 0.0735 / 0.0174) = 58 and 66; the looper leaves nothing
-    assert tracks[62, 58] == pytest.approx(10.0) and tracks[62, 66] == pytest.approx(10.0) and tracks.sum() == pytest.approx(20.0)
+    assert tracks[62, 58] == pytest.approx(10.0) and tracks[62, 66] == pytest.approx(10.0)
+    assert tracks.sum() == pytest.approx(20.0)
 
 
 def test_phi_wraps_around_pi():
@@ -200,3 +202,24 @@ def test_prepare_calo_streams_files_into_a_calo_images_table(tmp_path):
     for name in direct:
         np.testing.assert_array_equal(direct[name], table[name])
     assert read_meta(out)["sources"] == [{"file": inputs[0], "meta": {"process": "q"}}, {"file": inputs[1], "meta": {}}]
+
+
+def test_simulate_calo_writes_pythia_quark_jets_in_the_e2e_layout(tmp_path):
+    from hepgraph.stages import simulate_calo
+
+    out = tmp_path / "q.parquet"
+    simulate_calo.main(["--process", "q", "--seed", "3", "--n-jets", "3", "--pt-min", "100", "--pt-max", "150",
+                        "--eta-max", "1.4", "--jet-r", "0.4", "--output", str(out)])
+    jets = read_e2e_arrays([out])
+    assert jets["X_jets"].shape == (3, *E2E_SHAPE) and (jets["y"] == 1).all()
+    assert ((jets["pt"] >= 100) & (jets["pt"] <= 150)).all()
+    assert ((jets["m0"] > 0) & (jets["m0"] < 0.5 * jets["pt"])).all()
+    images = jets["X_jets"].astype(np.float64)
+    charged_fraction = images[:, 0].sum(axis=(1, 2)) / jets["pt"]
+    assert ((charged_fraction > 0.1) & (charged_fraction < 1.0)).all()  # tracks carry part of the jet pT
+    # most calorimeter energy of an R = 0.4 jet lies within 25 pixels (0.435) of the centre; soft charged
+    # particles bend further out in the 3.8 T field
+    calo = images[:, 1:].sum(axis=1)
+    radius = np.hypot(*np.meshgrid(np.arange(125) - 62, np.arange(125) - 62, indexing="ij"))
+    assert ((calo * (radius <= 25)).sum(axis=(1, 2)) > 0.75 * calo.sum(axis=(1, 2))).all()
+    assert read_e2e_meta(out)["process"] == "q" and read_e2e_meta(out)["seed"] == 3

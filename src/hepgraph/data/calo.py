@@ -90,7 +90,8 @@ def jet_images(p4: np.ndarray, pdgid: np.ndarray, charge: np.ndarray, jet_p4: np
     """
     p4 = np.asarray(p4, dtype=np.float64)
     n_jets, n_particles = np.shape(pdgid)
-    if p4.shape != (n_jets, n_particles, 4) or np.shape(charge) != (n_jets, n_particles) or np.shape(jet_p4) != (n_jets, 4):
+    if (p4.shape != (n_jets, n_particles, 4) or np.shape(charge) != (n_jets, n_particles)
+            or np.shape(jet_p4) != (n_jets, 4)):
         raise ValueError(f"jet_images needs p4 [N, M, 4], pdgid and charge [N, M], jet_p4 [N, 4]; got p4 {p4.shape}, "
                          f"pdgid {np.shape(pdgid)}, charge {np.shape(charge)}, jet_p4 {np.shape(jet_p4)}")
     if n_pixels % hcal_tower:
@@ -107,10 +108,10 @@ def jet_images(p4: np.ndarray, pdgid: np.ndarray, charge: np.ndarray, jet_p4: np
     images = np.empty((n_jets, 3, n_pixels, n_pixels), dtype=np.float32)
     for channel in (0, 1):
         flat = (jet * n_pixels + ieta) * n_pixels + iphi
-        images[:, channel] = np.bincount(flat, dep[:, channel], n_jets * n_pixels**2).reshape(n_jets, n_pixels, n_pixels)
+        images[:, channel] = np.bincount(flat, dep[:, channel], n_jets * n_pixels**2).reshape(-1, n_pixels, n_pixels)
     n_towers = n_pixels // hcal_tower
     flat = (jet * n_towers + ieta // hcal_tower) * n_towers + iphi // hcal_tower
-    towers = np.bincount(flat, dep[:, 2], n_jets * n_towers**2).reshape(n_jets, n_towers, n_towers)
+    towers = np.bincount(flat, dep[:, 2], n_jets * n_towers**2).reshape(n_jets, n_towers, n_towers) / hcal_tower**2
     images[:, 2] = towers.repeat(hcal_tower, axis=1).repeat(hcal_tower, axis=2)
     return images
 
@@ -125,7 +126,8 @@ def write_e2e_parquet(path: str | Path, images: np.ndarray, pt: np.ndarray, m0: 
     images = np.asarray(images)
     n_jets = len(images)
     if images.shape[1:] != E2E_SHAPE:
-        raise ValueError(f"{path}: E2E images must have shape [N, {', '.join(map(str, E2E_SHAPE))}], got {images.shape}")
+        raise ValueError(f"{path}: E2E images must have shape [N, {', '.join(map(str, E2E_SHAPE))}], "
+                         f"got {images.shape}")
     scalars = {"pt": np.asarray(pt, np.float64), "m0": np.asarray(m0, np.float64), "y": np.asarray(y, np.float64)}
     bad = {name: a.shape for name, a in scalars.items() if a.shape != (n_jets,)}
     if bad:
@@ -157,7 +159,7 @@ def read_e2e_meta(path: str | Path) -> dict[str, Any] | None:
     return json.loads(metadata[META_KEY]) if META_KEY in metadata else None
 
 
-def read_e2e_parquet(path: str | Path, batch_size: int = 256) -> Iterator[dict[str, np.ndarray]]:
+def read_e2e_parquet(path: str | Path, batch_size: int = 64) -> Iterator[dict[str, np.ndarray]]:
     """Stream an E2E-layout parquet file in batches of up to ``batch_size`` jets.
 
     Yields dicts with ``X_jets`` float32 [B, 3, 125, 125], ``pt`` and ``m0`` float32 [B] (GeV), ``y`` int64 [B]
@@ -183,7 +185,7 @@ def read_e2e_parquet(path: str | Path, batch_size: int = 256) -> Iterator[dict[s
     return _batches(file, path, batch_size)
 
 
-def read_e2e_arrays(paths: Sequence[str | Path], batch_size: int = 256) -> dict[str, np.ndarray]:
+def read_e2e_arrays(paths: Sequence[str | Path], batch_size: int = 64) -> dict[str, np.ndarray]:
     """All jets of the E2E files ``paths`` in order, as :func:`read_e2e_parquet` yields them, concatenated.
 
     The files are streamed into arrays allocated once, so memory holds the result (187.5 kB per jet) and one batch.
