@@ -51,10 +51,12 @@ def count_local_gpus():
 
 # GPU policy: on a cluster every GPU rule asks for one GPU (`gpu` resource -> the SLURM plugin's --gpus);
 # locally at most as many GPU jobs run at once as there are GPUs, and without a GPU they run on the CPU.
-LOCAL_GPUS = count_local_gpus() if workflow.local_exec else 0
-if workflow.local_exec and "gpu" not in workflow.global_resources:
+# The executor is chosen after the Snakefile is read, but only cluster executors keep --jobs (as `nodes`).
+CLUSTER = workflow.resource_settings.nodes is not None
+LOCAL_GPUS = 0 if CLUSTER else count_local_gpus()
+if not CLUSTER and "gpu" not in workflow.global_resources:
     workflow.register_resource("gpu", LOCAL_GPUS)
-GPU = 1 if (not workflow.local_exec or LOCAL_GPUS) else 0
+GPU = 1 if (CLUSTER or LOCAL_GPUS) else 0
 
 
 # ---------------------------------------------------------------------------------------------------------
