@@ -1,0 +1,1 @@
+"""Evaluation metrics: distances between samples, energy flow polynomials, generative-jet scores (JetNet)."""
