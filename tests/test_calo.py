@@ -204,12 +204,12 @@ def test_prepare_calo_streams_files_into_a_calo_images_table(tmp_path):
     assert read_meta(out)["sources"] == [{"file": inputs[0], "meta": {"process": "q"}}, {"file": inputs[1], "meta": {}}]
 
 
-def test_simulate_calo_writes_pythia_quark_jets_in_the_e2e_layout(tmp_path):
-    from hepgraph.stages import simulate_calo
+def test_simulate_jets_writes_pythia_quark_jet_images_in_the_e2e_layout(tmp_path):
+    from hepgraph.stages import simulate_jets
 
     out = tmp_path / "q.parquet"
-    simulate_calo.main(["--process", "q", "--seed", "3", "--n-jets", "3", "--pt-min", "100", "--pt-max", "150",
-                        "--eta-max", "1.4", "--jet-r", "0.4", "--output", str(out)])
+    simulate_jets.main(["--process", "q", "--seed", "3", "--n-jets", "3", "--format", "e2e", "--pt-min", "100",
+                        "--pt-max", "150", "--eta-max", "1.4", "--jet-r", "0.4", "--output", str(out)])
     jets = read_e2e_arrays([out])
     assert jets["X_jets"].shape == (3, *E2E_SHAPE) and (jets["y"] == 1).all()
     assert ((jets["pt"] >= 100) & (jets["pt"] <= 150)).all()

@@ -185,7 +185,7 @@ def test_dry_run_from_the_root_plans_every_family_and_submits_nothing(tmp_path, 
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     jobs = job_stats(output)
-    assert {"simulate_jets", "simulate_calo", "simulate_tracking", "prepare_jets", "prepare_calo",
+    assert {"simulate_jets", "simulate_tracking", "prepare_jets", "prepare_calo",
             "prepare_mnist", "prepare_tracking", "split", "all"} <= jobs.keys(), jobs
     assert "download" not in jobs, jobs  # the default config is offline
     assert cluster.calls("sbatch") == []

@@ -64,7 +64,9 @@ GPU = 1 if (CLUSTER or LOCAL_GPUS) else 0
 # ---------------------------------------------------------------------------------------------------------
 DATA = config["datasets"]
 JETNET_CLASSES = ["g", "q", "t", "w", "z"]  # label of a JetNet class = its index here
-JET_FORMATS = {"jetnet": ("jetnet", "hdf5"), "toptag": ("toptag", "h5"), "qg": ("qg", "npz")}
+JET_FORMATS = {"jetnet": ("jetnet", "hdf5"), "toptag": ("toptag", "h5"), "qg": ("qg", "npz"), "calo": ("e2e", "parquet")}
+WRITER_MODULES = {"jetnet": "data/jet_formats", "toptag": "data/jet_formats", "qg": "data/jet_formats",
+                  "calo": "data/calo"}  # the module holding each simulated dataset's file writer
 PROCESSES = {"toptag": ["qcd", "top"], "qg": ["q", "g"], "calo": ["q", "g"]}
 TOPTAG_FILES = ["train.h5", "val.h5", "test.h5"]
 

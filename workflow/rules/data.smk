@@ -29,7 +29,7 @@ rule download:
 
 rule simulate_jets:
     input:
-        code("stages/simulate_jets", "data/pythia", "data/jet_formats", "data/kinematics"),
+        lambda w: code("stages/simulate_jets", "data/pythia", "data/kinematics", WRITER_MODULES[w.dataset]),
     output:
         RAW / "{dataset}" / "simulate" / "{process}_{seed}.{ext}",
     log:
@@ -37,15 +37,15 @@ rule simulate_jets:
     benchmark:
         BENCHMARKS / "simulate_jets" / "{dataset}" / "{process}_{seed}.{ext}.tsv"
     wildcard_constraints:
-        dataset="jetnet|toptag|qg",
+        dataset="|".join(JET_FORMATS),
         process="g|q|t|w|z|qcd|top",
-        ext="hdf5|h5|npz",
+        ext="|".join(ext for _, ext in JET_FORMATS.values()),
     params:
         format=lambda w: JET_FORMATS[w.dataset][0],
         sim=lambda w: DATA[w.dataset]["simulate"],
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=4000,
         runtime=120,
     conda:
         ENV
@@ -55,34 +55,7 @@ rule simulate_jets:
         "python -m hepgraph.stages.simulate_jets --process {wildcards.process} --seed {wildcards.seed}"
         " --n-jets {params.sim[jets_per_shard]} --format {params.format} --pt-min {params.sim[pt_min]}"
         " --pt-max {params.sim[pt_max]} --eta-max {params.sim[eta_max]} --jet-r {params.sim[jet_r]}"
-        " --output {output} 2> {log}"
-
-
-rule simulate_calo:
-    input:
-        code("stages/simulate_calo", "data/pythia", "data/calo", "data/kinematics"),
-    output:
-        RAW / "calo" / "simulate" / "{process}_{seed}.parquet",
-    log:
-        LOGS / "simulate_calo" / "{process}_{seed}.log",
-    benchmark:
-        BENCHMARKS / "simulate_calo" / "{process}_{seed}.tsv"
-    wildcard_constraints:
-        process="q|g",
-    params:
-        sim=DATA["calo"]["simulate"],
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=120,
-    conda:
-        ENV
-    message:
-        "Simulating {params.sim[jets_per_shard]} calorimeter images of {wildcards.process} jets, seed {wildcards.seed}"
-    shell:
-        "python -m hepgraph.stages.simulate_calo --process {wildcards.process} --seed {wildcards.seed}"
-        " --n-jets {params.sim[jets_per_shard]} --pt-min {params.sim[pt_min]} --pt-max {params.sim[pt_max]}"
-        " --eta-max {params.sim[eta_max]} --jet-r {params.sim[jet_r]} --output {output} 2> {log}"
+        " --pthat-min-fraction {params.sim[pthat_min_fraction]} --output {output} 2> {log}"
 
 
 rule simulate_tracking:

@@ -1,0 +1,1 @@
+"""Model families: one module per family (networks, losses and the family's training task)."""
