@@ -45,7 +45,7 @@ rule simulate_jets:
         sim=lambda w: DATA[w.dataset]["simulate"],
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=2000,
         runtime=120,
     conda:
         ENV
