@@ -24,7 +24,7 @@ rule download:
         "Downloading {wildcards.dataset} file {wildcards.file}"
     shell:
         "python -m hepgraph.stages.fetch --dataset {wildcards.dataset} --file {wildcards.file}"
-        " --output {output} 2> {log}"
+        " --output {output} > {log} 2>&1"
 
 
 rule simulate_jets:
@@ -55,7 +55,7 @@ rule simulate_jets:
         "python -m hepgraph.stages.simulate_jets --process {wildcards.process} --seed {wildcards.seed}"
         " --n-jets {params.sim[jets_per_shard]} --format {params.format} --pt-min {params.sim[pt_min]}"
         " --pt-max {params.sim[pt_max]} --eta-max {params.sim[eta_max]} --jet-r {params.sim[jet_r]}"
-        " --pthat-min-fraction {params.sim[pthat_min_fraction]} --output {output} 2> {log}"
+        " --pthat-min-fraction {params.sim[pthat_min_fraction]} --output {output} > {log} 2>&1"
 
 
 rule simulate_tracking:
@@ -81,7 +81,7 @@ rule simulate_tracking:
         "python -m hepgraph.stages.simulate_tracking --seed {wildcards.seed}"
         " --n-events {params.sim[events_per_shard]} --n-particles {params.sim[n_particles]}"
         " --pt-min {params.sim[pt_min]} --pt-max {params.sim[pt_max]} --eta-max {params.sim[eta_max]}"
-        " --output-dir {output} 2> {log}"
+        " --output-dir {output} > {log} 2>&1"
 
 
 rule prepare_jets:
@@ -110,7 +110,7 @@ rule prepare_jets:
         "Preprocessing {input.raw} into jet graphs"
     shell:
         "python -m hepgraph.stages.prepare_jets --input {input.raw} --format {params.format}"
-        " --n-nodes {params.n_nodes} {params.label} --output {output} 2> {log}"
+        " --n-nodes {params.n_nodes} {params.label} --output {output} > {log} 2>&1"
 
 
 rule prepare_calo:
@@ -134,7 +134,7 @@ rule prepare_calo:
     message:
         "Preprocessing calorimeter images {input.raw}"
     shell:
-        "python -m hepgraph.stages.prepare_calo --input {input.raw} --output {output} 2> {log}"
+        "python -m hepgraph.stages.prepare_calo --input {input.raw} --output {output} > {log} 2>&1"
 
 
 rule prepare_mnist:
@@ -164,7 +164,7 @@ rule prepare_mnist:
         "Building {params.graph} MNIST graphs, shard {wildcards.shard} of {params.n_shards}"
     shell:
         "python -m hepgraph.stages.prepare_mnist --source {params.source} {params.path} --graph {params.graph}"
-        " --shard {wildcards.shard} --n-shards {params.n_shards} --output {output} 2> {log}"
+        " --shard {wildcards.shard} --n-shards {params.n_shards} --output {output} > {log} 2>&1"
 
 
 rule prepare_tracking:
@@ -191,7 +191,7 @@ rule prepare_tracking:
         "Preprocessing tracking events {input.raw} (particle pT > {params.pt_min} GeV)"
     shell:
         "python -m hepgraph.stages.prepare_tracking --input-dir {input.raw} --pt-min {params.pt_min}"
-        " --output {output} 2> {log}"
+        " --output {output} > {log} 2>&1"
 
 
 rule split:
@@ -218,4 +218,4 @@ rule split:
     shell:
         "python -m hepgraph.stages.split --kind {params.kind} --inputs {input.shards}"
         " --fractions {params.splits[fractions]} --seed {params.splits[seed]}"
-        " --train {output.train} --val {output.val} --test {output.test} 2> {log}"
+        " --train {output.train} --val {output.val} --test {output.test} > {log} 2>&1"
