@@ -1,0 +1,1 @@
+"""Evaluation of trained models: scores beside their baselines, the published numbers, and summaries."""

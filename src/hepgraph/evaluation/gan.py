@@ -1,0 +1,307 @@
+"""Generated graphs scored against real ones, every score beside its real-vs-real baseline, and their summary.
+
+As in Kansal et al. 2020, a real-vs-generated score means little alone: it is set beside the same score between
+two disjoint real samples (the baseline: the score's statistical floor at that sample size). Scores *match* when
+real-vs-generated exceeds real-vs-real by at most one combined standard deviation, sqrt(s_rr^2 + s_rg^2); a
+generated score below the baseline matches too. Jets are [N, n, 3] arrays of (eta_rel, phi_rel, pt_rel),
+MNIST graphs [N, n, 3] of (x, y, intensity), each with a boolean mask [N, n].
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hepgraph.data.tables import read_arrays
+from hepgraph.metrics.efp import efps_d_le_4
+from hepgraph.metrics.jets import (PARTICLE_FEATURES, TABLE_FEATURES, Score, W1Score, fpd, kpd, w1_table, w1efp,
+                                   w1m, w1p)
+
+log = logging.getLogger(__name__)
+
+PT_REL = PARTICLE_FEATURES.index("pt_rel")
+IMAGE_FEATURES: tuple[str, ...] = ("x", "y", "intensity")
+PAPER_W1_GRID: tuple[tuple[int, int], ...] = ((100, 1000), (1000, 100), (10000, 10))  # (N jets, P sets)
+
+@dataclass(frozen=True)
+class JetSettings:
+    """Sample sizes of the jet scores. Defaults: the seed paper's Table 2 grid and aim, jetnet's metric defaults."""
+
+    w1_grid: tuple[tuple[int, int], ...] = PAPER_W1_GRID
+    aim_n: int = 1000
+    num_eval_samples: int = 50_000
+    num_batches: int = 5
+    fpd_min_samples: int = 20_000
+    fpd_max_samples: int = 50_000
+    fpd_batches: int = 20
+    kpd_batch_size: int = 5_000
+
+
+def load_graphs(path: str | Path, kind: str, digit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes [N, n, 3] and mask [N, n] of a table; with ``digit``, only the graphs labelled with it."""
+    arrays = read_arrays(path, kind, ["nodes", "mask"] if digit is None else ["nodes", "mask", "label"])
+    nodes, mask = arrays["nodes"], arrays["mask"]
+    if digit is not None:
+        keep = arrays["label"] == digit
+        if not keep.any():
+            raise ValueError(f"{path} has no graphs with label {digit} (labels present: "
+                             f"{sorted(set(arrays['label'].tolist()))}); check --digit")
+        nodes, mask = nodes[keep], mask[keep]
+    if len(nodes) == 0:
+        raise ValueError(f"{path} has no rows; rerun the step that writes it")
+    return nodes, mask
+
+
+def clip_negative_pt(jets: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Negative pt_rel set to 0, as jetnet's ``gen_jet_corrections`` (``zero_neg_pt``) does.
+
+    Returns a clipped copy of ``jets`` [N, n, 3] and the number of real (masked-in) particles that were clipped.
+    """
+    pt = jets[..., PT_REL]
+    clipped = jets.copy()
+    clipped[..., PT_REL] = np.maximum(pt, 0)
+    return clipped, int(np.count_nonzero((pt < 0) & mask))
+
+
+def matches(rr_value: float, rr_error: float, rg_value: float, rg_error: float) -> bool:
+    """Whether real-vs-generated exceeds real-vs-real by at most one combined standard deviation."""
+    return bool(rg_value - rr_value <= math.hypot(rr_error, rg_error))
+
+
+def split_halves(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint random index sets of sizes ceil(n / 2) and floor(n / 2), each in increasing order."""
+    order = rng.permutation(n)
+    return np.sort(order[:(n + 1) // 2]), np.sort(order[(n + 1) // 2:])
+
+
+def _score(score: Score | W1Score, features: Sequence[str] | None) -> dict:
+    out = {"value": score.value, "error": score.error}
+    if features is not None:
+        out["features"] = {f: {"mean": float(m), "std": float(s)}
+                           for f, m, s in zip(features, score.feature_means, score.feature_stds)}
+    return out
+
+
+def compare(real_vs_real: Score | W1Score, real_vs_gen: Score | W1Score,
+            features: Sequence[str] | None = None) -> dict:
+    """A score and its baseline as {"real_vs_real", "real_vs_gen": {"value", "error"[, "features"]}, "match"}."""
+    return {"real_vs_real": _score(real_vs_real, features), "real_vs_gen": _score(real_vs_gen, features),
+            "match": matches(real_vs_real.value, real_vs_real.error, real_vs_gen.value, real_vs_gen.error)}
+
+
+def w1_table_rows(real: np.ndarray, real_mask: np.ndarray, gen: np.ndarray, gen_mask: np.ndarray,
+                  grid: Sequence[tuple[int, int]], rng: np.random.Generator) -> list[dict]:
+    """The seed paper's Table 2 (``metrics.jets.w1_table``) for each (n, p) of ``grid``, per feature with "match".
+
+    A row that needs more jets than there are (2n real, n generated) is {"n", "p", "skipped": why}.
+    """
+    rows = []
+    for n, p in grid:
+        if 2 * n > len(real) or n > len(gen):
+            why = (f"needs {2 * n} real and {n} generated jets; {len(real)} real and {len(gen)} generated "
+                   "available")
+            log.info("W1 table N=%d P=%d skipped: %s", n, p, why)
+            rows.append({"n": n, "p": p, "skipped": why})
+            continue
+        table = w1_table(real, real_mask, gen, gen_mask, n, p, rng)
+        row = table.to_dict()
+        row["match"] = {f: matches(*args) for f, *args in
+                        zip(TABLE_FEATURES, table.real_mean, table.real_std, table.gen_mean, table.gen_std)}
+        row["all_match"] = all(row["match"].values())
+        log.info("W1 table N=%d P=%d: match %s", n, p, row["match"])
+        rows.append(row)
+    return rows
+
+
+def aim(rows: Sequence[Mapping], n: int) -> dict:
+    """Whether every Table 2 feature matches at ``n`` jets: {"n", "evaluated", "match" (None if not), "note"}."""
+    row = next((r for r in rows if r["n"] == n), None)
+    if row is None:
+        return {"n": n, "evaluated": False, "match": None, "note": f"N = {n} is not in the W1 table grid"}
+    if "skipped" in row:
+        return {"n": n, "evaluated": False, "match": None, "note": row["skipped"]}
+    failed = [f for f, ok in row["match"].items() if not ok]
+    note = f"no match in {', '.join(failed)}" if failed else "all four features match"
+    return {"n": n, "evaluated": True, "match": row["all_match"], "note": note}
+
+
+def evaluate_jets(real: np.ndarray, real_mask: np.ndarray, baseline: np.ndarray, baseline_mask: np.ndarray,
+                  gen: np.ndarray, gen_mask: np.ndarray, settings: JetSettings, rng: np.random.Generator) -> dict:
+    """Table 2 replica and the JetNet scores W1M, W1P, W1EFP, FPD, KPD of generated jets, each with its baseline.
+
+    ``real`` is the reference sample; real-vs-real scores compare it with ``baseline``, a disjoint real sample
+    (e.g. the training jets), and real-vs-generated ones with ``gen``. Table 2 draws its real sets from both real
+    samples together. FPD and KPD use the 36 EFPs with d <= 4 as features (jetnet's recommendation).
+    """
+    if real.shape[1:] != baseline.shape[1:]:
+        raise ValueError(f"the two real samples have different graph shapes {real.shape[1:]} and "
+                         f"{baseline.shape[1:]}; give tables of the same dataset")
+    s = settings
+    rows = w1_table_rows(np.concatenate([real, baseline]), np.concatenate([real_mask, baseline_mask]),
+                         gen, gen_mask, s.w1_grid, rng)
+    scores = {}
+    for name, fn, features in (("w1m", w1m, None), ("w1p", w1p, PARTICLE_FEATURES), ("w1efp", w1efp, None)):
+        rr = fn(real, real_mask, baseline, baseline_mask, rng, s.num_eval_samples, s.num_batches)
+        rg = fn(real, real_mask, gen, gen_mask, rng, s.num_eval_samples, s.num_batches)
+        scores[name] = compare(rr, rg, features)
+        log.info("%s: real vs real %.4g +- %.2g, real vs generated %.4g +- %.2g", name, rr.value, rr.error,
+                 rg.value, rg.error)
+    log.info("computing the 36 EFPs of %d + %d + %d jets for FPD and KPD", len(real), len(baseline), len(gen))
+    efp_real, efp_base, efp_gen = (efps_d_le_4(x, m) for x, m in
+                                   ((real, real_mask), (baseline, baseline_mask), (gen, gen_mask)))
+    scores["fpd"] = compare(fpd(efp_real, efp_base, s.fpd_min_samples, s.fpd_max_samples, s.fpd_batches),
+                            fpd(efp_real, efp_gen, s.fpd_min_samples, s.fpd_max_samples, s.fpd_batches))
+    scores["kpd"] = compare(kpd(efp_real, efp_base, batch_size=s.kpd_batch_size),
+                            kpd(efp_real, efp_gen, batch_size=s.kpd_batch_size))
+    log.info("FPD and KPD done")
+    return {"settings": asdict(s), "w1_table": rows, "aim": aim(rows, s.aim_n), "jetnet": scores}
+
+
+def evaluate_image_graphs(real: np.ndarray, real_mask: np.ndarray, baseline: np.ndarray, baseline_mask: np.ndarray,
+                          gen: np.ndarray, gen_mask: np.ndarray, rng: np.random.Generator,
+                          num_eval_samples: int = 50_000, num_batches: int = 5,
+                          classifier: str | Path | None = None) -> dict:
+    """W1 of the pooled node features (x, y, intensity) over bootstrap graph samples and, given a ``classifier``
+    checkpoint (``stages.train_classifier``), the graph Frechet distance; each real vs generated beside real vs
+    real."""
+    node_w1 = compare(w1p(real, real_mask, baseline, baseline_mask, rng, num_eval_samples, num_batches),
+                      w1p(real, real_mask, gen, gen_mask, rng, num_eval_samples, num_batches), IMAGE_FEATURES)
+    out = {"node_w1": node_w1, "gfd": None}
+    if classifier is not None:
+        from hepgraph.metrics.gfd import gfd  # torch and the MoNet classifier, only when asked for
+
+        out["gfd"] = {"real_vs_real": gfd(real, real_mask, baseline, baseline_mask, classifier),
+                      "real_vs_gen": gfd(real, real_mask, gen, gen_mask, classifier)}
+        log.info("GFD: real vs real %.4g, real vs generated %.4g", out["gfd"]["real_vs_real"],
+                 out["gfd"]["real_vs_gen"])
+    return out
+
+
+# --- summary ---------------------------------------------------------------------------------------------------
+
+def _pm(entry: Mapping, scale: float) -> str:
+    """An entry {"value"|"mean", "error"|"std"} as text "value ± error" in units of ``scale`` (JSON None: n/a)."""
+    value, error = entry.get("value", entry.get("mean")), entry.get("error", entry.get("std"))
+    if value is None:
+        return "n/a"
+    return f"{value / scale:.3g}" + ("" if error is None else f" ± {error / scale:.2g}")
+
+
+def _yes(ok: bool | None) -> str:
+    return "n/a" if ok is None else "**yes**" if ok else "no"
+
+
+def _published(value: float | None, scale: float) -> str:
+    return "–" if value is None else f"{value / scale:.3g}"
+
+
+def _sources(pub: Mapping) -> list[str]:
+    seen = {}
+    for block in pub.values():
+        src = block["source"]
+        seen.setdefault(src["url"], f"- {src['citation']}, {src['where']}: <{src['url']}>")
+    return ["", "Sources of the published numbers:", *seen.values()] if seen else [
+        "", "No published numbers are recorded for this dataset (hepgraph.evaluation.published)."]
+
+
+def _table2_lines(rows: Sequence[Mapping], pub: Mapping) -> list[str]:
+    labels = {"eta_rel": "η_rel", "phi_rel": "φ_rel", "pt_rel": "pT_rel", "m_over_pt": "jet m/pT"}
+    lines = ["| N | P | W1 (× 1e-3) | " + " | ".join(labels[f] for f in TABLE_FEATURES) + " |",
+             "|---:|---:|---|" + "---:|" * len(TABLE_FEATURES)]
+    published_rows = pub.get("w1_table", {}).get("values", {})
+    paper_p = dict(PAPER_W1_GRID)
+    skipped = []
+    for row in rows:
+        n, p = row["n"], row["p"]
+        if "skipped" in row:
+            skipped.append(f"- N = {n}, P = {p} not evaluated: {row['skipped']}.")
+        else:
+            for key, label in (("real_vs_real", "real vs real"), ("real_vs_gen", "real vs generated")):
+                lines.append(f"| {n} | {p} | {label} | "
+                             + " | ".join(_pm(row[key][f], 1e-3) for f in TABLE_FEATURES) + " |")
+            lines.append(f"| {n} | {p} | match (1σ) | " + " | ".join(_yes(row["match"][f]) for f in TABLE_FEATURES)
+                         + " |")
+        for key, label in (("real_vs_real", "published real vs real"), ("real_vs_gen", "published real vs gen.")):
+            if str(n) in published_rows:
+                values = published_rows[str(n)][key]
+                lines.append(f"| {n} | {paper_p.get(n, '–')} | {label} | "
+                             + " | ".join(_published(values[f], 1e-3) for f in TABLE_FEATURES) + " |")
+    return lines + ([""] + skipped if skipped else [])
+
+
+#: (key, name, display scale) of the JetNet score rows
+_JETNET_ROWS = (("w1m", "W1M", "1e-3"), ("w1p", "W1P", "1e-3"), ("w1efp", "W1EFP", "1e-5"), ("fpd", "FPD", "1e-3"),
+                ("kpd", "KPD", "1e-3"))
+
+
+def _jetnet_lines(scores: Mapping, pub: Mapping) -> list[str]:
+    values = pub.get("jetnet_scores", {}).get("values", {})
+    pub_rr, pub_rg = values.get("real_vs_real", {}), values.get("real_vs_gen", {})
+    lines = ["| score | real vs real | real vs generated | match (1σ) | published real vs real | "
+             "published real vs gen. |", "|---|---:|---:|---|---:|---:|"]
+    for key, name, scale_text in _JETNET_ROWS:
+        s, scale = scores[key], float(scale_text)
+        lines.append(f"| {name} (× {scale_text}) | {_pm(s['real_vs_real'], scale)} | {_pm(s['real_vs_gen'], scale)} "
+                     f"| {_yes(s['match'])} | {_published(pub_rr.get(key), scale)} | "
+                     f"{_published(pub_rg.get(key), scale)} |")
+    if "fpnd" in pub_rg:
+        lines.append(f"| FPND | not computed | not computed | n/a | – | {pub_rg['fpnd']:.3g} |")
+    return lines
+
+
+def _jets_markdown(result: Mapping, pub: Mapping) -> list[str]:
+    goal = result["aim"]
+    verdict = (f"**{'yes' if goal['match'] else 'no'}** ({goal['note']})" if goal["evaluated"]
+               else f"not evaluated ({goal['note']})")
+    return ["## Seed paper Table 2 replica", "",
+            "W1 between real and generated particle features (pooled particles) and jet m/pT: mean ± std over P "
+            "random sets of N jets; real vs real compares two disjoint sets of real jets.", "",
+            *_table2_lines(result["w1_table"], pub), "",
+            f"Aim: real-vs-generated W1 within one standard deviation of real-vs-real at N = {goal['n']}: {verdict}.",
+            "", "## JetNet scores", "",
+            f"Bootstrap W1 scores over {result['settings']['num_batches']} batches of "
+            f"{result['settings']['num_eval_samples']} jets; FPD and KPD on the 36 EFPs with d ≤ 4.", "",
+            *_jetnet_lines(result["jetnet"], pub)]
+
+
+def _image_graphs_markdown(result: Mapping, pub: Mapping) -> list[str]:
+    w1_nodes = result["node_w1"]
+    lines = ["## Node features", "", "| W1 (× 1e-3) | real vs real | real vs generated |", "|---|---:|---:|",
+             f"| mean of x, y, intensity | {_pm(w1_nodes['real_vs_real'], 1e-3)} | "
+             f"{_pm(w1_nodes['real_vs_gen'], 1e-3)} |"]
+    lines += [f"| {f} | {_pm(w1_nodes['real_vs_real']['features'][f], 1e-3)} | "
+              f"{_pm(w1_nodes['real_vs_gen']['features'][f], 1e-3)} |" for f in IMAGE_FEATURES]
+    lines += ["", f"Match within one standard deviation: {_yes(w1_nodes['match'])}.", "", "## Graph Frechet distance",
+              ""]
+    best = pub.get("mean_best_gfd", {}).get("values")
+    published_gfd = "–" if best is None else f"{best:.3g} (mean over the ten digits of the best GFD)"
+    gfd = result["gfd"]
+    rr, rg = ("n/a", "n/a") if gfd is None else (f"{gfd['real_vs_real']:.3g}", f"{gfd['real_vs_gen']:.3g}")
+    lines += ["| GFD | real vs real | real vs generated | published |", "|---|---:|---:|---|",
+              f"| digit {result['digit']} | {rr} | {rg} | {published_gfd} |"]
+    if gfd is None:
+        lines += ["", "GFD not computed: no classifier checkpoint was given (--classifier)."]
+    return lines
+
+
+def summary_markdown(result: Mapping) -> str:
+    """The evaluation ``result`` as read back from the stage's metrics.json, as markdown, published numbers beside
+    ours (JSON keys are strings: the published Table 2 rows are keyed by str(N))."""
+    pub = result["published"]
+    inputs = result["inputs"]
+    lines = [f"# GAN evaluation: {result['dataset']}", "",
+             f"- real (reference): `{inputs['real']}`, {inputs['n_real']} graphs",
+             f"- real (baseline): {inputs['baseline']}, {inputs['n_baseline']} graphs",
+             f"- generated: `{inputs['generated']}`, {inputs['n_generated']} graphs", f"- seed: {result['seed']}"]
+    if result["kind"] == "jets":
+        clip = result["pt_rel_clipped"]
+        lines.append(f"- negative generated pt_rel set to 0: {clip['particles']} of {clip['of']} particles")
+        body = _jets_markdown(result, pub)
+    else:
+        body = _image_graphs_markdown(result, pub)
+    return "\n".join([*lines, "", *body, *_sources(pub)]) + "\n"
