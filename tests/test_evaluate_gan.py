@@ -275,7 +275,7 @@ def test_plot_stage_writes_the_documented_files(tmp_path: Path) -> None:
     csv = tmp_path / "metrics.csv"
     csv.write_text("epoch,step,train_loss_d,train_loss_g,time_s\n1,5,0.5,0.4,1.0\n2,10,0.4,0.5,1.0\n")
     out = tmp_path / "plots"
-    plot_gan.main(["--kind", "jets", "--real", str(real), "--generated", str(gen), "--metrics-csv", str(csv),
-                   "--output-dir", str(out)])
-    assert sorted(p.name for p in out.iterdir()) == ["jet_features.png", "training_curves.png"]
+    plot_gan.main(["--kind", "jets", "--real", str(real), "--generated", str(gen), "--samples",
+                   str(out / "samples.png"), "--metrics-csv", str(csv), "--curves", str(out / "curves.png")])
+    assert sorted(p.name for p in out.iterdir()) == ["curves.png", "samples.png"]
     assert all(is_png(p) for p in out.iterdir())

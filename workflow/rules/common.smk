@@ -1,5 +1,6 @@
 """Shared definitions: validated config, paths, the table registry, the Python command and the GPU policy."""
 
+import json
 import os
 import re
 import shutil
@@ -164,3 +165,55 @@ def split_paths(table):
 
 
 TARGETS += [path for table in TABLES for path in split_paths(table)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Graph GAN runs: one model per JetNet class and per MNIST graph kind and digit
+# ---------------------------------------------------------------------------------------------------------
+GAN = config["gan"]
+GAN_DIR = RESULTS / "gan"
+SMALL_MNIST_DIGITS = (2, 3, 4, 5, 7)  # digits the paper models with its smaller MLPs (Table 1)
+
+
+def gan_table(table, fix):
+    """A table a GAN trains on; stops with the config change that provides it."""
+    if table not in TABLES:
+        raise WorkflowError(f"the graph GAN needs table {table}, which is not preprocessed: {fix} in config.yaml")
+    return table
+
+
+def gan_runs():
+    runs = {}
+    for cls in GAN["jets"]:
+        table = gan_table(f"jetnet_{cls}", f"add {cls!r} to datasets.jetnet.classes")
+        runs[table] = dict(kind="jets", table=table, digit=None, model="jets", label=JETNET_CLASSES.index(cls))
+    for graph in GAN["mnist"]["graphs"]:
+        table = gan_table(f"mnist_{graph}", f"add {graph!r} to datasets.mnist.graphs")
+        for digit in GAN["mnist"]["digits"]:
+            small = graph == "sparse" and digit in SMALL_MNIST_DIGITS
+            runs[f"{table}_{digit}"] = dict(kind="image_graphs", table=table, digit=digit, label=digit,
+                                            model="mnist_small" if small else "mnist_large")
+    return runs
+
+
+GAN_RUNS = gan_runs()
+GFD_CLASSIFIERS = sorted({run["table"] for run in GAN_RUNS.values() if run["kind"] == "image_graphs"})
+
+
+def digit_option(wildcards):
+    digit = GAN_RUNS[wildcards.run]["digit"]
+    return "" if digit is None else f"--digit {digit}"
+
+
+def classifier_option(wildcards, input):
+    return f"--classifier {input.classifier}" if "classifier" in input.keys() else ""
+
+
+def classifier_input(wildcards):
+    run = GAN_RUNS[wildcards.run]
+    return {"classifier": str(GAN_DIR / "classifier" / run["table"] / "training" / "best.pt")} if run["digit"] is not None else {}
+
+
+TARGETS += [str(GAN_DIR / run / name) for run in GAN_RUNS
+            for name in ("metrics.json", "summary.md", "plots/samples.png", "plots/training_curves.png")]
+TARGETS += [str(GAN_DIR / "classifier" / table / "accuracy.json") for table in GFD_CLASSIFIERS]

@@ -1,22 +1,19 @@
-"""Draw a graph GAN's figures into --output-dir, each PNG written atomically:
+"""Draw a graph GAN's figures, each PNG written atomically:
 
-  jet_features.png     (--kind jets) real vs generated particle eta_rel, phi_rel, pt_rel and jet m/pT, with ratios
-  digits.png           (--kind image_graphs) real digits above generated ones
-  training_curves.png  (with --metrics-csv) losses and validation metrics per epoch
+  --samples   jets: real vs generated particle eta_rel, phi_rel, pt_rel and jet m/pT, with ratio panels (Fig. 3);
+              image_graphs: real digits above generated ones (Fig. 2)
+  --curves    losses and validation metrics per epoch, from the training run's --metrics-csv
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 from hepgraph.evaluation.gan import clip_negative_pt, load_graphs
 from hepgraph.plots.gan import digit_grid, jet_feature_plot, training_curves
 
 log = logging.getLogger(__name__)
-
-FILES = {"jets": "jet_features.png", "image_graphs": "digits.png", "curves": "training_curves.png"}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,19 +21,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--kind", required=True, choices=("jets", "image_graphs"))
     parser.add_argument("--real", required=True, help="real table, e.g. results/graphs/jetnet_g/test.parquet")
     parser.add_argument("--generated", required=True, help="generated table of the same kind")
+    parser.add_argument("--samples", required=True, help="PNG of real vs generated samples")
     parser.add_argument("--metrics-csv", help="the training run's metrics CSV (hepgraph.train.loop.fit)")
-    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--curves", help="PNG of the training curves (with --metrics-csv)")
     parser.add_argument("--digit", type=int, choices=range(10), help="image_graphs: draw only this digit")
     parser.add_argument("--n-digits", type=int, default=8, help="image_graphs: digits per row")
     parser.add_argument("--node-radius", type=int, default=0,
                         help="image_graphs: pixels painted around each node (0 for sparse MNIST, 1 for superpixels)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    out = Path(args.output_dir)
+    if bool(args.metrics_csv) != bool(args.curves):
+        parser.error("--metrics-csv and --curves go together")
 
     real, real_mask = load_graphs(args.real, args.kind, args.digit)
     gen, gen_mask = load_graphs(args.generated, args.kind, args.digit)
-    path = out / FILES[args.kind]
+    path = args.samples
     if args.kind == "jets":
         gen, n_clipped = clip_negative_pt(gen, gen_mask)
         log.info("set %d negative generated pt_rel to 0", n_clipped)
@@ -45,8 +44,8 @@ def main(argv: list[str] | None = None) -> None:
         digit_grid(real, real_mask, gen, gen_mask, path, n=args.n_digits, radius=args.node_radius)
     log.info("wrote %s", path)
     if args.metrics_csv:
-        training_curves(args.metrics_csv, out / FILES["curves"])
-        log.info("wrote %s", out / FILES["curves"])
+        training_curves(args.metrics_csv, args.curves)
+        log.info("wrote %s", args.curves)
 
 
 if __name__ == "__main__":
