@@ -28,7 +28,9 @@ FAST = ("--retries", "0", "--latency-wait", "0", "--slurm-init-seconds-before-st
 
 # One output of each GPU rule, as (target, setup): `setup` is YAML layered over tests/tiny.yaml (e.g. one epoch).
 # The target's inputs are built locally first (--omit-from target), so that its GPU job is the only submission.
-GPU_TARGETS: list[tuple[str, str]] = []
+GPU_TARGETS: list[tuple[str, str]] = [
+    ("results/gan/jetnet_g/model.pt", "gan: {mnist: {digits: []}}\n"),  # train_gan
+]
 GPU_CASES = [pytest.param(target, setup, id=target) for target, setup in GPU_TARGETS] or [pytest.param(
     "", "", id="none", marks=pytest.mark.skip(reason="no GPU rule yet: add one target of each to GPU_TARGETS"))]
 

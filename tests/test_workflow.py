@@ -1,5 +1,6 @@
 """The Snakemake workflow: lint, config validation, dry runs, a tiny end-to-end run and its rerun behaviour."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -121,21 +122,39 @@ def test_tiny_run_writes_every_table(tiny_run):
 
 
 @pytest.mark.slow
+def test_tiny_run_trains_evaluates_and_plots_the_gan(tiny_run):
+    gan = tiny_run / "results" / "gan"
+    for run in ("jetnet_g", "mnist_sparse_7"):
+        metrics = json.loads((gan / run / "metrics.json").read_text())
+        assert metrics["inputs"]["n_generated"] == 100, metrics
+        assert "published" in (gan / run / "summary.md").read_text().lower()
+        for png in ("samples.png", "training_curves.png"):
+            assert (gan / run / "plots" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((gan / "mnist_sparse_7" / "metrics.json").read_text())["gfd"]["real_vs_gen"] >= 0
+    accuracy = json.loads((gan / "classifier" / "mnist_sparse" / "accuracy.json").read_text())
+    assert 0.0 <= accuracy["accuracy"] <= 1.0
+
+
+@pytest.mark.slow
 def test_rerun_only_what_changed(tiny_run):
     run = ("--configfile", "tiny.yaml")
     assert planned(*run, cwd=tiny_run) == Counter()
 
     # one family's config: only that family's rules
-    (tiny_run / "more.yaml").write_text("datasets: {toptag: {n_nodes: 20}}\n")
-    more = ("--configfile", "tiny.yaml", "more.yaml")
-    assert planned(*more, cwd=tiny_run) == Counter(prepare_jets=2, split=1, all=1)
+    (tiny_run / "more.yaml").write_text("datasets: {toptag: {n_nodes: 20}}\ngan: {epochs: 2}\n")
+    gan_jobs = Counter(train_gan=2, generate_gan=2, evaluate_gan=2, plot_gan=2)
+    assert planned("--configfile", "tiny.yaml", "more.yaml", cwd=tiny_run) == \
+        Counter(prepare_jets=2, split=1, all=1) + gan_jobs
 
     # one stage's source: that stage and what depends on it, nothing upstream
     edit(tiny_run / "src" / "hepgraph" / "stages" / "prepare_tracking.py")
-    assert planned(*run, cwd=tiny_run) == Counter(prepare_tracking=2, split=2, all=1)
+    tracking_jobs = Counter(prepare_tracking=2, split=2, all=1)
+    assert planned(*run, cwd=tiny_run) == tracking_jobs
+    edit(tiny_run / "src" / "hepgraph" / "models" / "graph_gan.py")
+    assert planned(*run, cwd=tiny_run) == tracking_jobs + gan_jobs
 
     # a shared library module: every stage that imports it
     edit(tiny_run / "src" / "hepgraph" / "data" / "pythia.py")
     jobs = planned(*run, cwd=tiny_run)
     assert jobs["simulate_jets"] == 1 + 2 + 2 + 2
-    assert "simulate_tracking" not in jobs and "prepare_mnist" not in jobs
+    assert "simulate_tracking" not in jobs and "prepare_mnist" not in jobs and "train_classifier" not in jobs

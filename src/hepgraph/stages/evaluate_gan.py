@@ -89,11 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     gen, gen_mask = load_graphs(args.generated, args.kind, args.digit)
     if args.real_train:
         baseline, baseline_mask = load_graphs(args.real_train, args.kind, args.digit)
-        baseline_name = f"`{args.real_train}`"
+        baseline_name = args.real_train
     else:
         a, b = split_halves(len(real), rng)
         real, real_mask, baseline, baseline_mask = real[a], real_mask[a], real[b], real_mask[b]
-        baseline_name = f"the other random half of `{args.real}`"
+        baseline_name = f"the other random half of {args.real}"
     log.info("real %d, baseline %d, generated %d graphs", len(real), len(baseline), len(gen))
     result: dict[str, Any] = {
         "kind": args.kind, "dataset": args.dataset, "seed": args.seed,
