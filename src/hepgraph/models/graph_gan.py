@@ -22,7 +22,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,6 +38,7 @@ class GraphGANConfig:
     """Every setting of the graph GAN; the defaults are the paper's jet model (Table 1).
 
     Layer tuples list hidden and output sizes of each MLP; its input size follows from the node sizes.
+    The latent node features are Normal(0, ``latent_std``) (MPGAN uses 0.2).
     ``gen_mask`` switches on MPGAN's masking (generator nodes beyond a per-graph particle count are
     padding, taken from the real data's counts); the paper's model generates all nodes.
     ``compile`` and ``amp`` (bfloat16 autocast) take effect on CUDA only.
@@ -45,6 +48,7 @@ class GraphGANConfig:
     node_features: int = 3
     coords: int = 2
     latent_size: int = 32
+    latent_std: float = 1.0
     hidden_size: int = 32
     gen_iters: int = 2
     disc_iters: int = 2
@@ -67,6 +71,8 @@ class GraphGANConfig:
         if not 1 <= self.coords <= smallest:
             raise ValueError(f"GraphGANConfig.coords = {self.coords} must be between 1 and the smallest "
                              f"node size ({smallest}): the distances use the first `coords` node features")
+        if self.latent_std <= 0:
+            raise ValueError(f"GraphGANConfig.latent_std = {self.latent_std} must be > 0")
         for key in ("gen_dropout", "disc_dropout"):
             if not 0.0 <= getattr(self, key) < 1.0:
                 raise ValueError(f"GraphGANConfig.{key} = {getattr(self, key)} must be in [0, 1)")
@@ -119,31 +125,50 @@ def edge_weights(mask: Tensor | None, batch: int, num_nodes: int, device: torch.
 
 _CHUNK = 1 << 17  # elements per fused elementwise step on CPU (stays in cache)
 _CHUNK_EDGES = 2048  # edges per fused edge-network step on CPU: all layers of a chunk stay in cache
+_MIN_CHUNKS_PER_THREAD = 4  # below this a thread pool costs more than it saves
 
 
-def _drop_(part: Tensor, p: float) -> None:
-    """Zero each element of contiguous ``part`` with probability ``p``, in place, drawing from torch's RNG.
+def _draw_seed() -> int:
+    """A seed for numpy bit generators, drawn from torch's CPU RNG (so torch's seed and state decide)."""
+    return int(torch.randint(0, 2**62, ()).item())
 
-    For float32 on CPU, uniform int32 draws d in [0, 2^31) become the bit mask (p 2^31 - 1 - d) >> 31,
-    all ones where d >= p 2^31 (kept), which is ANDed onto the float bits: several times faster than
-    ``bernoulli_`` and a bool multiply. p is resolved to 2^-31.
+
+class _Dropout:
+    """Unscaled in-place dropout: zero each element with probability ``p``.
+
+    On CPU the random bits come from numpy's SFC64 (about 4x faster than torch's MT19937), seeded with
+    ``seed`` or else a draw from torch's RNG; uniform draws d in [0, 2^31) keep an element iff
+    d >= p 2^31 (p resolved to 2^-31). For float32 the keep mask is the int32 bit pattern
+    (p 2^31 - 1 - d) >> 31 (all ones where kept), ANDed onto the float bits. Elsewhere ``bernoulli_``.
     """
-    if part.device.type != "cpu" or part.dtype != torch.float32:
-        part.mul_(torch.empty_like(part, dtype=torch.bool).bernoulli_(1.0 - p))
-        return
-    mask = torch.empty(part.shape, dtype=torch.int32).random_()
-    mask = torch.rsub(mask, round(p * 2**31) - 1).bitwise_right_shift_(31)
-    part.view(torch.int32).bitwise_and_(mask)
+
+    def __init__(self, p: float, device: torch.device, seed: int | tuple[int, int] | None = None) -> None:
+        self.p, self.threshold = p, round(p * 2**31) - 1
+        cpu = device.type == "cpu"
+        self.bits = np.random.SFC64(_draw_seed() if seed is None else seed) if cpu else None
+
+    def __call__(self, part: Tensor) -> None:
+        """Apply to contiguous ``part`` in place."""
+        if self.bits is None:
+            part.mul_(torch.empty_like(part, dtype=torch.bool).bernoulli_(1.0 - self.p))
+            return
+        n = part.numel()
+        draws = torch.from_numpy(self.bits.random_raw((n + 1) // 2).view(np.int32)[:n])
+        draws = draws.bitwise_and_(0x7FFFFFFF).view(part.shape)
+        if part.dtype == torch.float32:
+            part.view(torch.int32).bitwise_and_(torch.rsub(draws, self.threshold).bitwise_right_shift_(31))
+        else:
+            part.mul_(draws > self.threshold)
 
 
-def _leaky_drop_(z: Tensor, p: float, slope: float) -> None:
-    """In place on contiguous ``z``: LeakyReLU (identity for slope 1), then unscaled dropout."""
+def _leaky_drop_(z: Tensor, drop: _Dropout | None, slope: float) -> None:
+    """In place on contiguous ``z``: LeakyReLU (identity for slope 1), then ``drop``."""
     size = _CHUNK if z.device.type == "cpu" else z.numel()
     for part in z.view(-1).split(size):
         if slope != 1.0:
             F.leaky_relu_(part, slope)
-        if p > 0.0:
-            _drop_(part, p)
+        if drop is not None:
+            drop(part)
 
 
 def _leaky_drop_backward_(grad: Tensor, out: Tensor, p: float, slope: float) -> None:
@@ -157,12 +182,16 @@ def _leaky_drop_backward_(grad: Tensor, out: Tensor, p: float, slope: float) -> 
         grad.mul_(out.sign().abs_())
 
 
+def _dropout(p: float, device: torch.device) -> _Dropout | None:
+    return _Dropout(p, device) if p > 0.0 else None
+
+
 class _LeakyDropout(torch.autograd.Function):
     """:func:`_leaky_drop_` with autograd; saves only its output."""
 
     @staticmethod
     def forward(ctx, z: Tensor, p: float, slope: float) -> Tensor:
-        _leaky_drop_(z, p, slope)
+        _leaky_drop_(z, _dropout(p, z.device), slope)
         ctx.mark_dirty(z)
         ctx.save_for_backward(z)
         ctx.p, ctx.slope = p, slope
@@ -184,20 +213,50 @@ def leaky_dropout_(z: Tensor, p: float, slope: float) -> Tensor:
         return z if slope == 1.0 else F.leaky_relu_(z, slope)
     if torch.is_grad_enabled() and z.requires_grad:
         return _LeakyDropout.apply(z, p, slope)
-    _leaky_drop_(z, p, slope)
+    _leaky_drop_(z, _dropout(p, z.device), slope)
     return z
 
 
-def _edge_chunks(batch: int, n: int, device: torch.device) -> list[tuple[slice, slice]]:
-    """(graphs, receivers) slices of about ``_CHUNK_EDGES`` edges covering a [B, N, N] edge set: whole
-    graphs when one fits, else receiver ranges of one graph; each is contiguous in [B, N, N, H]."""
+Chunk = tuple[int, slice, slice]  # (index, graphs, receivers)
+
+
+def _edge_blocks(batch: int, n: int, device: torch.device) -> list[list[Chunk]]:
+    """Numbered chunks of about ``_CHUNK_EDGES`` edges covering a [B, N, N] edge set (whole graphs when
+    one fits, else receiver ranges of one graph, so each is contiguous in [B, N, N, H]), grouped into
+    contiguous blocks of whole graphs: one per torch thread on CPU (given enough chunks), one elsewhere."""
     if device.type != "cpu":
-        return [(slice(0, batch), slice(0, n))]
+        return [[(0, slice(0, batch), slice(0, n))]]
     if n * n <= _CHUNK_EDGES:
         step = _CHUNK_EDGES // (n * n)
-        return [(slice(b, min(b + step, batch)), slice(0, n)) for b in range(0, batch, step)]
-    step = max(1, _CHUNK_EDGES // n)
-    return [(slice(b, b + 1), slice(v, min(v + step, n))) for b in range(batch) for v in range(0, n, step)]
+        chunks = [(slice(b, min(b + step, batch)), slice(0, n)) for b in range(0, batch, step)]
+    else:
+        step = max(1, _CHUNK_EDGES // n)
+        chunks = [(slice(b, b + 1), slice(v, min(v + step, n))) for b in range(batch) for v in range(0, n, step)]
+    workers = max(1, min(torch.get_num_threads(), batch, len(chunks) // _MIN_CHUNKS_PER_THREAD))
+    blocks: list[list[Chunk]] = [[] for _ in range(workers)]
+    for index, (graphs, receivers) in enumerate(chunks):
+        blocks[graphs.start * workers // batch].append((index, graphs, receivers))
+    return [block for block in blocks if block]
+
+
+def _in_parallel(work: Callable[[list[Chunk]], Any], blocks: list[list[Chunk]]) -> list[Any]:
+    """``work(block)`` for every block (results in block order), concurrently on a thread pool when
+    there are several, each thread with intra-op parallelism off: the many small per-chunk ops then
+    never wait at OpenMP barriers, which stall whenever another process holds a core."""
+    if len(blocks) == 1:
+        return [work(blocks[0])]
+    threads = torch.get_num_threads()
+
+    def run(block: list[Chunk]) -> Any:
+        torch.set_num_threads(1)
+        with torch.no_grad():  # grad mode is per thread; the chunk work is all hand-differentiated
+            return work(block)
+
+    try:
+        with ThreadPoolExecutor(len(blocks)) as pool:
+            return list(pool.map(run, blocks))
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _edge_forward(u: Tensor, v: Tensor, d: Tensor, adj: Tensor, w_d: Tensor, params: list[Tensor],
@@ -207,23 +266,25 @@ def _edge_forward(u: Tensor, v: Tensor, d: Tensor, adj: Tensor, w_d: Tensor, par
     keep = 1.0 - p
     weights = [w / keep for w in params[0::2]] if p else params[0::2]
     sizes = [u.shape[-1]] + [w.shape[0] for w in weights]
-    chunks = _edge_chunks(batch, n, u.device)
     acts = [u.new_empty(batch, n, n, s) for s in sizes] if save else []
-    edges = max((c[0].stop - c[0].start) * (c[1].stop - c[1].start) * n for c in chunks)
-    scratch = [] if save else [u.new_empty(edges * s) for s in sizes]
     m = u.new_empty(batch, n, sizes[-1])
-    for gs, vs in chunks:
-        shape = (gs.stop - gs.start, vs.stop - vs.start, n)
-        bufs = ([a[gs, vs] for a in acts] if save
-                else [t[:shape[0] * shape[1] * n * s].view(*shape, s) for t, s in zip(scratch, sizes)])
-        z = torch.add(u[gs, vs].unsqueeze(2), v[gs].unsqueeze(1), out=bufs[0])
-        z.addcmul_(d[gs, vs].unsqueeze(-1), w_d)
-        _leaky_drop_(z, p, slope)
-        x = z.view(-1, sizes[0])
-        for w, b, buf in zip(weights, params[1::2], bufs[1:]):
-            x = torch.addmm(b, x, w.t(), out=buf.view(-1, w.shape[0]))
-            _leaky_drop_(x, p, slope)
-        m[gs, vs] = torch.matmul(adj[gs, vs].unsqueeze(-2), x.view(*shape, -1)).squeeze(-2)
+    seed = _draw_seed() if p and u.device.type == "cpu" else None  # one per chunk: any thread count
+
+    def work(block: list[Chunk]) -> None:
+        for index, gs, vs in block:
+            shape = (gs.stop - gs.start, vs.stop - vs.start, n)
+            bufs = [a[gs, vs] for a in acts] if save else [u.new_empty(*shape, s) for s in sizes]
+            drop = _Dropout(p, u.device, None if seed is None else (seed, index)) if p else None
+            z = torch.add(u[gs, vs].unsqueeze(2), v[gs].unsqueeze(1), out=bufs[0])
+            z.addcmul_(d[gs, vs].unsqueeze(-1), w_d)
+            _leaky_drop_(z, drop, slope)
+            x = z.view(-1, sizes[0])
+            for w, b, buf in zip(weights, params[1::2], bufs[1:]):
+                x = torch.addmm(b, x, w.t(), out=buf.view(-1, w.shape[0]))
+                _leaky_drop_(x, drop, slope)
+            m[gs, vs] = torch.matmul(adj[gs, vs].unsqueeze(-2), x.view(*shape, -1)).squeeze(-2)
+
+    _in_parallel(work, _edge_blocks(batch, n, u.device))
     return (m / keep if p else m), acts
 
 
@@ -255,33 +316,41 @@ class _EdgeMessages(torch.autograd.Function):
         g_u = grad_m.new_empty(batch, n, h1) if need_u else None
         g_v = grad_m.new_zeros(batch, n, h1) if need_v else None
         g_d = grad_m.new_empty(batch, n, n) if need_d else None
-        g_wd = torch.zeros_like(w_d) if need_wd else None
-        g_params = [torch.zeros_like(t) for t in params] if need_w else [None] * len(params)
-        for gs, vs in _edge_chunks(batch, n, d.device):
-            g = (adj[gs, vs].unsqueeze(-1).to(grad_m.dtype) * grad_m[gs, vs].unsqueeze(-2))
-            g = g.reshape(-1, acts[-1].shape[-1])
-            for layer in range(len(weights), 0, -1):
-                out = acts[layer][gs, vs].view(g.shape)
-                _leaky_drop_backward_(g, out, p, slope)
-                if need_w:
-                    x = acts[layer - 1][gs, vs].view(-1, acts[layer - 1].shape[-1])
-                    g_params[2 * layer - 2].addmm_(g.t(), x)
-                    g_params[2 * layer - 1].add_(g.sum(dim=0))
-                g = g @ weights[layer - 1]
-            first = acts[0][gs, vs]
-            g = g.view(first.shape)
-            _leaky_drop_backward_(g, first, p, slope)
-            if need_u:
-                g_u[gs, vs] = g.sum(dim=2)
-            if need_v:
-                g_v[gs] += g.sum(dim=1)
-            if need_d:
-                g_d[gs, vs] = g @ w_d
-            if need_wd:
-                g_wd += g.reshape(-1, h1).t() @ d[gs, vs].reshape(-1)
+
+        def work(block: list[Chunk]) -> tuple[list[Tensor], Tensor | None]:
+            """Fill this block's slices of g_u, g_v, g_d; return its sums for the weights and w_d."""
+            g_params = [torch.zeros_like(t) for t in params] if need_w else []
+            g_wd = torch.zeros_like(w_d) if need_wd else None
+            for _, gs, vs in block:
+                g = (adj[gs, vs].unsqueeze(-1).to(grad_m.dtype) * grad_m[gs, vs].unsqueeze(-2))
+                g = g.reshape(-1, acts[-1].shape[-1])
+                for layer in range(len(weights), 0, -1):
+                    out = acts[layer][gs, vs].view(g.shape)
+                    _leaky_drop_backward_(g, out, p, slope)
+                    if need_w:
+                        x = acts[layer - 1][gs, vs].view(-1, acts[layer - 1].shape[-1])
+                        g_params[2 * layer - 2].addmm_(g.t(), x)
+                        g_params[2 * layer - 1].add_(g.sum(dim=0))
+                    g = g @ weights[layer - 1]
+                first = acts[0][gs, vs]
+                g = g.view(first.shape)
+                _leaky_drop_backward_(g, first, p, slope)
+                if need_u:
+                    g_u[gs, vs] = g.sum(dim=2)
+                if need_v:
+                    g_v[gs] += g.sum(dim=1)
+                if need_d:
+                    g_d[gs, vs] = g @ w_d
+                if need_wd:
+                    g_wd += g.reshape(-1, h1).t() @ d[gs, vs].reshape(-1)
+            return g_params, g_wd
+
+        partial = _in_parallel(work, _edge_blocks(batch, n, d.device))
+        g_params = [sum(ps) for ps in zip(*(g for g, _ in partial))] if need_w else [None] * len(params)
         if need_w and p:
             for g_w in g_params[0::2]:
                 g_w /= keep
+        g_wd = sum(g for _, g in partial) if need_wd else None
         return (g_u, g_v, g_d, None, g_wd, None, None, *g_params)
 
 
@@ -454,7 +523,7 @@ class GraphGANTask:
         With ``config.gen_mask`` the real-node ``counts`` [n] are required.
         """
         cfg = self.config
-        z = torch.randn(n, cfg.num_nodes, cfg.latent_size, device=self.device)
+        z = cfg.latent_std * torch.randn(n, cfg.num_nodes, cfg.latent_size, device=self.device)
         mask = None
         if cfg.gen_mask:
             if counts is None:

@@ -1,0 +1,165 @@
+"""Graph GAN throughput: hepgraph's fused dense message passing vs the reference MPGAN layout.
+
+    .venv/bin/python benchmarks/gan_throughput.py                  # glibc malloc
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 .venv/bin/python benchmarks/gan_throughput.py
+
+Training: jets/s for one discriminator step and one generator step on a batch (default 256 jets of 30
+particles, paper jet layer sizes, 2 threads). Generation: jets/s of the generator alone (eval, no grad).
+The reference is a plain-PyTorch reimplementation of rkansal47/MPGAN's layout (mpgan/model.py and
+train.py): per-edge inputs concatenated into [B N N, 2F+1] by ``repeat``, ``nn.Dropout`` after every layer
+(per-edge masks), sums over all N senders, D run on real and fake separately with G not under no_grad,
+and D's weight gradients computed in the G step. Appends a table to benchmarks/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from record import append
+
+from hepgraph.models.graph_gan import GraphGANConfig, GraphGANTask, graph_gan_config
+
+
+class ReferenceLinearNet(nn.Module):
+    """MPGAN's LinearNet: Linear -> LeakyReLU(0.2) (not after the last if ``final_linear``) -> Dropout."""
+
+    def __init__(self, sizes: list[int], dropout: float, final_linear: bool) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
+        self.dropout, self.final_linear = nn.Dropout(dropout), final_linear
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1 or not self.final_linear:
+                x = F.leaky_relu(x, 0.2)
+            x = self.dropout(x)
+        return x
+
+
+class ReferenceMPLayer(nn.Module):
+    """MPGAN's fully connected MPLayer with the distance of the first two features as edge feature."""
+
+    def __init__(self, in_size: int, out_size: int, cfg: GraphGANConfig, dropout: float) -> None:
+        super().__init__()
+        self.fe = ReferenceLinearNet([2 * in_size + 1, *cfg.edge_layers], dropout, final_linear=False)
+        self.fn = ReferenceLinearNet([cfg.edge_layers[-1] + in_size, *cfg.node_layers, out_size], dropout,
+                                     final_linear=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, f = x.shape
+        x1 = x.repeat(1, 1, n).view(b, n * n, f)
+        x2 = x.repeat(1, n, 1)
+        dists = torch.norm(x2[:, :, :2] - x1[:, :, :2] + 1e-12, dim=2).unsqueeze(2)
+        a = self.fe(torch.cat((x1, x2, dists), 2).view(b * n * n, 2 * f + 1))
+        a = a.view(b, n, n, -1).sum(2)
+        return self.fn(torch.cat((a, x), 2).view(b * n, -1)).view(b, n, -1)
+
+
+class ReferenceNet(nn.Module):
+    """Generator (tanh output) or discriminator (per-node sigmoid, averaged) in the reference layout."""
+
+    def __init__(self, cfg: GraphGANConfig, generator: bool) -> None:
+        super().__init__()
+        iters = cfg.gen_iters if generator else cfg.disc_iters
+        first = cfg.latent_size if generator else cfg.node_features
+        sizes = [first] + [cfg.hidden_size] * (iters - 1) + [cfg.node_features if generator else 1]
+        dropout = cfg.gen_dropout if generator else cfg.disc_dropout
+        self.layers = nn.ModuleList(ReferenceMPLayer(a, b, cfg, dropout) for a, b in zip(sizes, sizes[1:]))
+        self.generator = generator
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return torch.tanh(x) if self.generator else torch.sigmoid(x[..., 0]).mean(1)
+
+
+def reference_step(gen: ReferenceNet, disc: ReferenceNet, g_opt, d_opt, real: torch.Tensor,
+                   cfg: GraphGANConfig) -> None:
+    """MPGAN train.py's train_D then train_G with the least-squares loss."""
+    n = real.shape[0]
+    disc.train()
+    d_opt.zero_grad()
+    gen.eval()
+    d_real = disc(real.clone())
+    d_fake = disc(gen(torch.randn(n, cfg.num_nodes, cfg.latent_size)))
+    (F.mse_loss(d_real, torch.ones(n)) + F.mse_loss(d_fake, torch.zeros(n))).backward()
+    d_opt.step()
+    gen.train()
+    g_opt.zero_grad()
+    F.mse_loss(disc(gen(torch.randn(n, cfg.num_nodes, cfg.latent_size))), torch.ones(n)).backward()
+    g_opt.step()
+
+
+def rate(fn: Callable[[], None], jets: int, repeats: int) -> tuple[float, float]:
+    """(median, best) jets/s over ``repeats`` timed calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return jets / statistics.median(times), jets / min(times)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--particles", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5, help="timed steps per measurement (median reported)")
+    parser.add_argument("--reference-repeats", type=int, default=3)
+    parser.add_argument("--no-reference", action="store_true", help="time hepgraph's implementation only")
+    parser.add_argument("--no-record", action="store_true", help="print only; do not append to results.md")
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    cfg = graph_gan_config("jets", num_nodes=args.particles)
+    real = torch.rand(args.batch, args.particles, cfg.node_features) * 2 - 1
+    mask = torch.ones(args.batch, args.particles, dtype=torch.bool)
+
+    task = GraphGANTask(cfg, torch.device("cpu"))
+    train = rate(lambda: task.train_step((real, mask)), args.batch, args.repeats)
+    task.generator.eval()
+    with torch.no_grad():
+        sample = rate(lambda: task.sample(args.batch), args.batch, args.repeats)
+    results = {"hepgraph (fused dense)": (train, sample)}
+    if not args.no_reference:
+        gen, disc = ReferenceNet(cfg, generator=True), ReferenceNet(cfg, generator=False)
+        g_opt = torch.optim.RMSprop(gen.parameters(), lr=cfg.lr_g)
+        d_opt = torch.optim.RMSprop(disc.parameters(), lr=cfg.lr_d)
+        train = rate(lambda: reference_step(gen, disc, g_opt, d_opt, real, cfg), args.batch,
+                     args.reference_repeats)
+        gen.eval()
+        with torch.no_grad():
+            sample = rate(lambda: gen(torch.randn(args.batch, args.particles, cfg.latent_size)), args.batch,
+                          args.reference_repeats)
+        results["reference MPGAN layout"] = (train, sample)
+
+    lines = [f"batch {args.batch}, {args.particles} particles, jets layer sizes (Table 1), "
+             f"{args.threads} threads; jets/s, median (best) of {args.repeats} / {args.reference_repeats} "
+             f"(reference) timed steps; `{' '.join(['benchmarks/gan_throughput.py', *argv])}`", "",
+             "| implementation | train: one D + one G step | generation |", "|---|---|---|"]
+    for name, ((train_med, train_best), (gen_med, gen_best)) in results.items():
+        lines.append(f"| {name} | {train_med:.1f} ({train_best:.1f}) | {gen_med:.0f} ({gen_best:.0f}) |")
+    if len(results) == 2:
+        ours, ref = results.values()
+        lines.append(f"| ratio (medians) | {ours[0][0] / ref[0][0]:.1f}x | {ours[1][0] / ref[1][0]:.1f}x |")
+    table = "\n".join(lines)
+    print(table)
+    if not args.no_record:
+        append("graph GAN training", table)
+
+
+if __name__ == "__main__":
+    main()

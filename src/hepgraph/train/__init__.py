@@ -1,0 +1,1 @@
+"""The one training loop (devices, seeding, checkpoints, resume, logging) shared by every model family."""

@@ -1,0 +1,293 @@
+"""Graph GAN (Kansal et al. 2020): architecture, symmetries, masks, fast-vs-reference equality, training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hepgraph.data import mnist
+from hepgraph.models import graph_gan as gg
+
+TINY = dict(latent_size=8, hidden_size=8, edge_layers=(16, 12), node_layers=(24,))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from intra-op threads, whose OpenMP waits are slow on busy cores."""
+    real = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(real)
+
+
+@pytest.fixture(scope="module")
+def sevens() -> tuple[torch.Tensor, torch.Tensor]:
+    """Sparse MNIST graphs (12 brightest pixels) of 256 real handwritten sevens."""
+    images, labels = mnist.load_bundled()
+    nodes, mask = mnist.sparse_graphs(images[labels == 7][:256], n_nodes=12)
+    return torch.from_numpy(nodes), torch.from_numpy(mask)
+
+
+@pytest.fixture
+def pretend_threads(monkeypatch: pytest.MonkeyPatch):
+    """Make the edge network see ``n`` torch threads (thread-pool blocks); the real setting is restored."""
+    real = torch.get_num_threads()
+    yield lambda n: monkeypatch.setattr(torch, "get_num_threads", lambda: n)
+    torch.set_num_threads(real)
+
+
+def reference_layer(layer: gg.DenseMPLayer, h: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The textbook evaluation: concatenate (h_v, h_w, d_vw) for every edge, run f_e, masked sum, f_n."""
+    b, n, f = h.shape
+    h_v, h_w = h.unsqueeze(2).expand(b, n, n, f), h.unsqueeze(1).expand(b, n, n, f)
+    d = torch.linalg.vector_norm(h_w[..., :layer.coords] - h_v[..., :layer.coords] + 1e-12, dim=-1, keepdim=True)
+    e = torch.cat((h_v, h_w, d), dim=-1)
+    for lin in layer.edge_mlp:
+        e = F.leaky_relu(lin(e), layer.slope)
+    real = torch.ones(b, n, dtype=h.dtype) if mask is None else mask.to(h.dtype)
+    adj = real.unsqueeze(1) * real.unsqueeze(2) * (1 - torch.eye(n, dtype=h.dtype))
+    x = torch.cat(((e * adj.unsqueeze(-1)).sum(dim=2), h), dim=-1)
+    for i, lin in enumerate(layer.node_mlp):
+        x = lin(x)
+        if i < len(layer.node_mlp) - 1:
+            x = F.leaky_relu(x, layer.slope)
+    return x
+
+
+def reference_generator(g: gg.Generator, z: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    h = z
+    for layer in g.net.layers:
+        h = reference_layer(layer, h, mask)
+    return torch.tanh(h) if mask is None else torch.tanh(h) * mask.unsqueeze(-1)
+
+
+def reference_discriminator(d: gg.Discriminator, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    h = x
+    for layer in d.net.layers:
+        h = reference_layer(layer, h, mask)
+    p = torch.sigmoid(h[..., 0])
+    real = torch.ones_like(p) if mask is None else mask.to(p.dtype)
+    return (p * real).sum(1) / real.sum(1)
+
+
+def layer_sizes(net: gg.MPNet) -> list[tuple[list[int], list[int]]]:
+    return [([layer.edge_mlp[0].in_features] + [m.out_features for m in layer.edge_mlp],
+             [layer.node_mlp[0].in_features] + [m.out_features for m in layer.node_mlp]) for layer in net.layers]
+
+
+def test_named_configs_are_the_paper_table_1() -> None:
+    jets = gg.Generator(gg.graph_gan_config("jets"))
+    assert layer_sizes(jets.net) == [([65, 96, 160, 192], [224, 256, 256, 32]),
+                                     ([65, 96, 160, 192], [224, 256, 256, 3])]
+    disc = gg.Discriminator(gg.graph_gan_config("jets"))
+    assert layer_sizes(disc.net) == [([7, 96, 160, 192], [195, 256, 256, 32]),
+                                     ([65, 96, 160, 192], [224, 256, 256, 1])]
+    small = gg.Generator(gg.graph_gan_config("mnist_small"))
+    assert layer_sizes(small.net) == [([65, 64, 128], [160, 256, 256, 3])]
+    large = gg.graph_gan_config("mnist_large", num_nodes=75)
+    assert (large.gen_iters, large.disc_iters, large.edge_layers, large.num_nodes) == (2, 2, (96, 160, 192), 75)
+    cfg = gg.CONFIGS["jets"]
+    assert (cfg.disc_dropout, cfg.gen_dropout, cfg.leaky_slope, cfg.lr_d, cfg.lr_g, cfg.gen_mask) == (
+        0.5, 0.0, 0.2, 1e-5, 3e-5, False)
+
+
+def test_config_errors_name_the_key() -> None:
+    with pytest.raises(ValueError, match="unknown graph GAN config 'jet'.*jets"):
+        gg.graph_gan_config("jet")
+    with pytest.raises(ValueError, match=r"unknown GraphGANConfig key\(s\) \['layers'\]"):
+        gg.graph_gan_config("jets", layers=3)
+    with pytest.raises(ValueError, match="coords = 4"):
+        gg.graph_gan_config("jets", coords=4)
+    with pytest.raises(ValueError, match="disc_dropout = 1.0"):
+        gg.graph_gan_config("jets", disc_dropout=1.0)
+
+
+@pytest.mark.parametrize("name", ["jets", "mnist_small"])
+def test_output_shapes_and_ranges(name: str) -> None:
+    torch.manual_seed(0)
+    cfg = gg.graph_gan_config(name)
+    task = gg.GraphGANTask(cfg, torch.device("cpu"))
+    x, mask = task.sample(3)
+    assert x.shape == (3, cfg.num_nodes, 3) and mask is None
+    assert x.abs().max() < 1
+    p = task.discriminator.train()(x)
+    assert p.shape == (3,) and ((p > 0) & (p < 1)).all()
+
+
+def test_count_mask_keeps_the_lowest_first_latent_features() -> None:
+    z = torch.tensor([[[0.3], [-1.0], [2.0], [0.1]], [[5.0], [4.0], [3.0], [2.0]]])
+    mask = gg.count_mask(z, torch.tensor([2, 1]))
+    assert mask.tolist() == [[False, True, False, True], [False, False, False, True]]
+
+
+def test_lsgan_losses_hand_values() -> None:
+    d_real, d_fake = torch.tensor([1.0, 0.5]), torch.tensor([0.0, 0.5])
+    assert gg.lsgan_d_loss(d_real, d_fake).item() == pytest.approx(0.25)  # (0 + .25)/2 + (0 + .25)/2
+    assert gg.lsgan_g_loss(d_fake).item() == pytest.approx(0.625)  # (1 + .25)/2
+
+
+def test_pairwise_distance_and_adjacency() -> None:
+    coords = torch.tensor([[[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]]])
+    d = gg.pairwise_distance(coords)
+    np.testing.assert_allclose(d[0].numpy(), [[0, 5, 1], [5, 0, np.sqrt(18)], [1, np.sqrt(18), 0]], atol=1e-6)
+    adj = gg.edge_weights(torch.tensor([[True, True, False]]), 1, 3, torch.device("cpu"))
+    assert adj[0].tolist() == [[0, 1, 0], [1, 0, 0], [0, 0, 0]]
+
+
+@pytest.mark.parametrize("dtype,atol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
+@pytest.mark.parametrize("chunk_edges", [2048, 5])  # whole graphs per chunk; receiver ranges of one graph
+def test_fast_dense_evaluation_equals_reference(dtype: torch.dtype, atol: float, chunk_edges: int,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gg, "_CHUNK_EDGES", chunk_edges)
+    torch.manual_seed(1)
+    cfg = gg.graph_gan_config("jets", num_nodes=7)
+    gen, disc = gg.Generator(cfg).to(dtype).eval(), gg.Discriminator(cfg).to(dtype).eval()
+    z = torch.randn(3, 7, cfg.latent_size, dtype=dtype, requires_grad=True)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1, 1], [1, 1, 0, 1, 0, 1, 1], [1, 0, 0, 0, 0, 0, 1]], dtype=torch.bool)
+    for m in (None, mask):
+        fast, ref = gen(z, m), reference_generator(gen, z, m)
+        torch.testing.assert_close(fast, ref, atol=atol, rtol=0)
+        p_fast, p_ref = disc(fast, m), reference_discriminator(disc, ref, m)
+        torch.testing.assert_close(p_fast, p_ref, atol=atol, rtol=0)
+        params = [z, *gen.parameters(), *disc.parameters()]
+        g_fast = torch.autograd.grad((p_fast ** 2).sum() + fast.sum(), params)
+        g_ref = torch.autograd.grad((p_ref ** 2).sum() + ref.sum(), params)
+        for a, b in zip(g_fast, g_ref):
+            torch.testing.assert_close(a, b, atol=atol, rtol=1e-4)
+
+
+@pytest.mark.parametrize("chunk_edges", [2048, 5])
+def test_dropout_gradients_match_finite_differences(chunk_edges: int, monkeypatch: pytest.MonkeyPatch,
+                                                    pretend_threads) -> None:
+    """The fused edge network and LeakyReLU+dropout with dropout on (same masks in every call)."""
+    monkeypatch.setattr(gg, "_CHUNK_EDGES", chunk_edges)
+    pretend_threads(2)  # two blocks on a thread pool when chunked
+    torch.manual_seed(2)
+    kw = dict(dtype=torch.float64, requires_grad=True)
+    u, v, d, w_d = torch.randn(2, 4, 3, **kw), torch.randn(2, 4, 3, **kw), torch.rand(2, 4, 4, **kw), torch.randn(3, **kw)
+    w2, b2 = torch.randn(5, 3, **kw), torch.randn(5, **kw)
+    adj = gg.edge_weights(torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]], dtype=torch.bool), 2, 4,
+                          torch.device("cpu"), torch.float64)
+
+    def messages(*inputs: torch.Tensor) -> torch.Tensor:
+        torch.manual_seed(3)
+        u, v, d, w_d, w2, b2 = inputs
+        return gg.edge_messages(u, v, d, adj, w_d, [w2, b2], 0.5, 0.2)
+
+    assert messages(u, v, d, w_d, w2, b2).ne(0).any()
+    assert torch.autograd.gradcheck(messages, (u, v, d, w_d, w2, b2))
+
+    def activation(z: torch.Tensor) -> torch.Tensor:
+        torch.manual_seed(4)
+        return gg.leaky_dropout_(z.clone(), 0.3, 0.2)
+
+    assert torch.autograd.gradcheck(activation, (torch.randn(64, **kw),))
+
+
+def test_results_do_not_depend_on_the_thread_count(monkeypatch: pytest.MonkeyPatch, pretend_threads) -> None:
+    """Per-chunk dropout seeds and per-block gradient sums: 1 or 3 threads give the same masks and values."""
+    monkeypatch.setattr(gg, "_CHUNK_EDGES", 100)
+    cfg = gg.graph_gan_config("jets", num_nodes=6, **TINY)
+    disc = gg.Discriminator(cfg).train()
+    x = torch.rand(40, 6, 3, requires_grad=True)
+    results = []
+    for threads in (1, 3):
+        pretend_threads(threads)
+        torch.manual_seed(10)
+        out = disc(x)
+        results.append((out, *torch.autograd.grad(out.sum(), [x, *disc.parameters()])))
+    assert len(gg._edge_blocks(40, 6, torch.device("cpu"))) == 3
+    for one, three in zip(*results):
+        torch.testing.assert_close(one, three, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.2])
+def test_dropout_rate_and_seeding(p: float) -> None:
+    torch.manual_seed(5)
+    x = gg.leaky_dropout_(torch.ones(400_000), p, 0.2)
+    n_dropped = (x == 0).sum().item()
+    assert abs(n_dropped - p * x.numel()) < 5 * np.sqrt(p * (1 - p) * x.numel())
+    assert set(x.unique().tolist()) == {0.0, 1.0}  # survivors unscaled: the next layer takes 1/(1-p)
+    torch.manual_seed(5)
+    assert torch.equal(gg.leaky_dropout_(torch.ones(400_000), p, 0.2), x)
+
+
+def test_dropout_keeps_the_expected_message() -> None:
+    """With one f_e layer, training-mode messages (dropout 0.5, survivors scaled by 2) average to the
+    eval-mode message."""
+    torch.manual_seed(6)
+    layer = gg.DenseMPLayer(3, 1, (8,), (4,), dropout=0.5)
+    h = torch.randn(1, 5, 3)
+    adj = gg.edge_weights(None, 1, 5, torch.device("cpu"))
+    with torch.no_grad():
+        exact = layer.eval().messages(h, adj)
+        mean = torch.stack([layer.train().messages(h, adj) for _ in range(4000)]).mean(0)
+    torch.testing.assert_close(mean, exact, atol=0.05 * exact.abs().max().item(), rtol=0)
+
+
+def permute(x: torch.Tensor | None, perm: torch.Tensor) -> torch.Tensor | None:
+    return None if x is None else x[:, perm]
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_generator_equivariant_and_discriminator_invariant(masked: bool) -> None:
+    torch.manual_seed(7)
+    cfg = gg.graph_gan_config("jets", num_nodes=9, **TINY)
+    gen, disc = gg.Generator(cfg).eval(), gg.Discriminator(cfg).eval()
+    z = torch.randn(4, 9, cfg.latent_size)
+    mask = (torch.rand(4, 9) < 0.7) if masked else None
+    perm = torch.randperm(9)
+    x = gen(z, mask)
+    torch.testing.assert_close(gen(z[:, perm], permute(mask, perm)), x[:, perm], atol=1e-6, rtol=0)
+    torch.testing.assert_close(disc(x[:, perm], permute(mask, perm)), disc(x, mask), atol=1e-6, rtol=0)
+    assert x.std(dim=1).min() > 1e-3  # nodes differ: the symmetry is not trivial
+
+
+def test_padded_nodes_change_nothing() -> None:
+    """5 real nodes padded to 8 with junk give the same real-node outputs as the 5 nodes alone."""
+    torch.manual_seed(8)
+    cfg = gg.graph_gan_config("jets", num_nodes=8, **TINY)
+    gen, disc = gg.Generator(cfg).eval(), gg.Discriminator(cfg).eval()
+    z5, x5 = torch.randn(2, 5, cfg.latent_size), torch.rand(2, 5, 3) - 0.5
+    z8 = torch.cat((z5, 10 * torch.randn(2, 3, cfg.latent_size)), dim=1)
+    x8 = torch.cat((x5, 10 * torch.randn(2, 3, 3)), dim=1)
+    mask = torch.arange(8).expand(2, 8) < 5
+    out = gen(z8, mask)
+    torch.testing.assert_close(out[:, :5], gen(z5), atol=1e-6, rtol=0)
+    assert (out[:, 5:] == 0).all()
+    torch.testing.assert_close(disc(x8, mask), disc(x5), atol=1e-6, rtol=0)
+
+
+def test_training_brings_generated_nodes_closer_to_real_mnist(sevens: tuple[torch.Tensor, torch.Tensor]) -> None:
+    nodes, mask = sevens
+    torch.manual_seed(0)
+    cfg = gg.graph_gan_config("mnist_small", num_nodes=12, **TINY, lr_d=1e-3, lr_g=1e-3)
+    task = gg.GraphGANTask(cfg, torch.device("cpu"), val_nodes=nodes[:64], val_mask=mask[:64])
+    before = task.validate()
+    for i in range(40):
+        rows = slice(32 * i % 256, 32 * i % 256 + 32)
+        losses = task.train_step((nodes[rows], mask[rows]))
+        assert set(losses) == {"loss_d", "loss_g"} and all(np.isfinite(list(losses.values())))
+    after = task.validate()
+    assert after["w1_nodes"] < 0.5 * before["w1_nodes"]
+
+
+def test_gen_mask_variant_uses_the_real_particle_counts() -> None:
+    torch.manual_seed(9)
+    counts = torch.tensor([3, 6, 4, 6])
+    mask = torch.arange(6).expand(4, 6) < counts.unsqueeze(1)
+    real = (torch.rand(4, 6, 3) - 0.5) * mask.unsqueeze(-1)
+    task = gg.GraphGANTask(gg.graph_gan_config("jets", num_nodes=6, gen_mask=True, **TINY), torch.device("cpu"),
+                           val_nodes=real, val_mask=mask,
+                           metrics=lambda real, real_mask, fake, fake_mask: {"n_fake": fake_mask.sum()})
+    losses = task.train_step((real, mask))
+    assert np.isfinite(list(losses.values())).all()
+    x, fake_mask = task.sample(4, counts)
+    assert fake_mask.sum(1).tolist() == counts.tolist()
+    assert (x[~fake_mask] == 0).all() and (x[fake_mask] != 0).all()
+    val = task.validate()
+    assert val["n_fake"] == counts.sum().item() and np.isfinite(val["w1_nodes"])
+    with pytest.raises(ValueError, match="needs `counts`"):
+        task.sample(2)
