@@ -98,6 +98,7 @@ def tracking_rows() -> list[str]:
 
 def dry_run_rows(tmp: Path) -> list[str]:
     root = tmp / "workflow"
+    root.mkdir()
     for name in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
         (shutil.copytree if (REPO / name).is_dir() else shutil.copy2)(REPO / name, root / name)
     snakemake = [str(Path(sys.executable).with_name("snakemake")), "--configfile", str(REPO / "tests" / "tiny.yaml")]
