@@ -291,3 +291,15 @@ def test_pick_device() -> None:
         assert pick_device(f"cuda:{n - 1}") == torch.device(f"cuda:{n - 1}")
         with pytest.raises(ValueError, match=f"only {n} GPU"):
             pick_device(f"cuda:{n}")
+
+
+def test_discard_if_changed_keeps_a_resumable_run_and_drops_a_changed_one(tmp_path):
+    from hepgraph.train.checkpoint import save_checkpoint
+    from hepgraph.train.loop import discard_if_changed
+
+    state = tmp_path / "state"
+    assert not discard_if_changed(state, {"lr": 1e-3})  # nothing there yet
+    save_checkpoint(state / "last.pt", {"epoch": 1, "step": 1, "models": {}, "meta": {"lr": 1e-3, "sizes": [1, 2]},
+                                        "best": None})
+    assert not discard_if_changed(state, {"lr": 1e-3, "sizes": (1, 2)}) and (state / "last.pt").exists()
+    assert discard_if_changed(state, {"lr": 1e-4, "sizes": (1, 2)}) and not state.exists()

@@ -100,7 +100,8 @@ rule train_classifier:
         "Training the MoNet classifier of {wildcards.table} for the graph Frechet distance"
     shell:
         "python -m hepgraph.stages.train_classifier --train {input.train} --val {input.val} --test {input.test}"
-        " --epochs {params.classifier[epochs]} --batch-size {params.classifier[batch_size]} --seed {params.seed}"
+        " --epochs {params.classifier[epochs]} --batch-size {params.classifier[batch_size]}"
+        " --lr {params.classifier[lr]} --seed {params.seed}"
         " --checkpoint-dir {params.state} --metrics-csv {output.metrics}"
         " --output-json {output.accuracy} > {log} 2>&1"
 

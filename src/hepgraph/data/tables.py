@@ -26,7 +26,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +34,10 @@ import pyarrow.parquet as pq
 
 from hepgraph import __version__
 from hepgraph.io import atomic_output
+
+if TYPE_CHECKING:
+    import torch
+    import torch_geometric
 
 SCHEMA_VERSION = 1
 META_KEY = b"hepgraph"

@@ -6,7 +6,7 @@ Reads ``image_graphs`` tables (sparse MNIST or superpixels), trains with the sha
 
     python -m hepgraph.stages.train_classifier --train results/graphs/mnist_sparse/train.parquet \\
         --val results/graphs/mnist_sparse/val.parquet --test results/graphs/mnist_sparse/test.parquet \\
-        --epochs 20 --batch-size 32 --seed 0 --checkpoint-dir results/gfd/mnist_sparse \\
+        --epochs 15 --batch-size 16 --lr 1e-3 --seed 0 --checkpoint-dir results/gfd/mnist_sparse \\
         --metrics-csv results/gfd/mnist_sparse/metrics.csv --output-json results/gfd/mnist_sparse/accuracy.json
 """
 
@@ -26,7 +26,7 @@ from hepgraph.device import pick_device
 from hepgraph.io import atomic_output
 from hepgraph.models.monet import (MoNetConfig, MoNetTask, accuracy, apply_batched, checkpoint_meta,
                                    load_classifier)
-from hepgraph.train.loop import fit
+from hepgraph.train.loop import discard_if_changed, fit
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
                         generator=torch.Generator().manual_seed(args.seed))
     meta = checkpoint_meta(config, batch_size=args.batch_size, train=read_meta(args.train),
                            n_train=len(train[0]))
+    discard_if_changed(args.checkpoint_dir, meta)
     result = fit(lambda dev: MoNetTask(config, dev, val=val), loader, epochs=args.epochs,
                  checkpoint_dir=args.checkpoint_dir, metrics_path=args.metrics_csv, seed=args.seed,
                  device=device, best_metric="accuracy", best_mode="max", meta=meta)

@@ -89,9 +89,7 @@ def main(argv: list[str] | None = None) -> None:
                               **json.loads(args.set))
     meta = settings_fingerprint(config, args)
     state = Path(args.state_dir)
-    if (state / "last.pt").is_file() and load_checkpoint(state / "last.pt")["meta"] != json.loads(json.dumps(meta)):
-        log.info("%s was trained with other settings or code: starting over", state)
-        shutil.rmtree(state)
+    loop.discard_if_changed(state, meta)
 
     scale_np = scale.numpy()
     metrics = (lambda *arrays: jet_w1m(*arrays, scale_np)) if args.kind == "jets" else None

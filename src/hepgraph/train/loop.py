@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -92,6 +93,20 @@ def _batch_size(batch: Any) -> int:
 def _normalise(meta: Mapping[str, Any] | None) -> dict[str, Any]:
     """``meta`` as plain JSON types (tuples become lists), so that saved and current settings compare."""
     return json.loads(json.dumps(dict(meta or {}), sort_keys=True, default=str))
+
+
+def discard_if_changed(checkpoint_dir: str | Path, meta: Mapping[str, Any]) -> bool:
+    """Delete ``checkpoint_dir`` if its ``last.pt`` was written with other settings than ``meta``; True if so.
+
+    A workflow reruns a training job because its settings or code changed: that run starts over, while a
+    killed run with the same settings resumes in :func:`fit`.
+    """
+    last = Path(checkpoint_dir) / "last.pt"
+    if not last.is_file() or load_checkpoint(last)["meta"] == _normalise(meta):
+        return False
+    log.info("%s was written with other settings: starting over", last)
+    shutil.rmtree(checkpoint_dir)
+    return True
 
 
 def _read_rows(path: Path) -> list[dict[str, str]]:
