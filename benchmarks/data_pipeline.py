@@ -99,9 +99,9 @@ def tracking_rows() -> list[str]:
 def dry_run_rows(tmp: Path) -> list[str]:
     root = tmp / "workflow"
     root.mkdir()
-    for name in ("Snakefile", "config.yaml", "workflow", "src", "envs"):
-        (shutil.copytree if (REPO / name).is_dir() else shutil.copy2)(REPO / name, root / name)
-    snakemake = [str(Path(sys.executable).with_name("snakemake")), "--configfile", str(REPO / "tests" / "tiny.yaml")]
+    for name in ("Snakefile", "config.yaml", "workflow", "src", "envs", "tests/tiny.yaml"):
+        (shutil.copytree if (REPO / name).is_dir() else shutil.copy2)(REPO / name, root / Path(name).name)
+    snakemake = [str(Path(sys.executable).with_name("snakemake")), "--configfile", "tiny.yaml"]
     subprocess.run([*snakemake, "--cores", "2", "--quiet"], cwd=root, check=True, capture_output=True)
     walls = [timed(lambda: subprocess.run([*snakemake, "--dry-run", "--quiet"], cwd=root, check=True,
                                           capture_output=True))[1] for _ in range(3)]
@@ -112,7 +112,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         rows, top = simulation_rows(tmp)
-        rows += preprocessing_rows(tmp, top) + tracking_rows() + dry_run_rows(tmp)
+        rows += preprocessing_rows(tmp, top) + tracking_rows()
+        print("\n".join(rows), flush=True)
+        rows += dry_run_rows(tmp)
     table = "\n".join(["| what | rate |", "|---|---|", *rows])
     print(table)
     append("data stages", table)
