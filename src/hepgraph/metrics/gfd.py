@@ -33,7 +33,7 @@ def _graphs(nodes: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor,
 
 def activation_statistics(model: MoNet, nodes: np.ndarray | torch.Tensor, mask: np.ndarray | torch.Tensor,
                           batch_size: int = 256, name: str = "input") -> tuple[np.ndarray, np.ndarray]:
-    """Mean [d] and covariance [d, d] (float64) of ``model``'s fc1 activations for graphs nodes [N, n, 3], mask [N, n]."""
+    """Mean [d] and covariance [d, d] (float64) of ``model``'s fc1 activations for nodes [N, n, 3], mask [N, n]."""
     nodes, mask = _graphs(nodes, mask, name)
     features = apply_batched(model.fc1_activations, model, nodes, mask, batch_size).double().numpy()
     return features.mean(axis=0), np.cov(features, rowvar=False)
@@ -43,9 +43,10 @@ def gfd_from_model(model: MoNet, real_nodes: np.ndarray | torch.Tensor, real_mas
                    gen_nodes: np.ndarray | torch.Tensor, gen_mask: np.ndarray | torch.Tensor,
                    batch_size: int = 256) -> float:
     """GFD between real and generated graphs (each nodes [N, n, 3], mask [N, n]) with classifier ``model``."""
-    real = activation_statistics(model, real_nodes, real_mask, batch_size, "real")
-    gen = activation_statistics(model, gen_nodes, gen_mask, batch_size, "generated")
-    return frechet_distance(*real, *gen)
+    real, gen = _graphs(real_nodes, real_mask, "real"), _graphs(gen_nodes, gen_mask, "generated")  # both first
+    real_stats = activation_statistics(model, *real, batch_size, "real")
+    gen_stats = activation_statistics(model, *gen, batch_size, "generated")
+    return frechet_distance(*real_stats, *gen_stats)
 
 
 def gfd(real_nodes: np.ndarray | torch.Tensor, real_mask: np.ndarray | torch.Tensor,
