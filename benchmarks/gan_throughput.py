@@ -14,6 +14,7 @@ and D's weight gradients computed in the G step. Appends a table to benchmarks/r
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -99,15 +100,22 @@ def reference_step(gen: ReferenceNet, disc: ReferenceNet, g_opt, d_opt, real: to
     g_opt.step()
 
 
-def rate(fn: Callable[[], None], jets: int, repeats: int) -> tuple[float, float]:
-    """(median, best) jets/s over ``repeats`` timed calls after one warm-up call."""
-    fn()
-    times = []
+def interleaved_rates(steps: dict[str, Callable[[], None]], jets: int, repeats: int) -> dict[str, tuple[float, float]]:
+    """(median, best) jets/s of each step over ``repeats`` rounds that time every step once, after one
+    warm-up call each: interleaving lets all implementations share whatever load the machine has."""
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for step in steps.values():
+        step()
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return jets / statistics.median(times), jets / min(times)
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+            LOADS.append(os.getloadavg()[0])
+    return {name: (jets / statistics.median(t), jets / min(t)) for name, t in times.items()}
+
+
+LOADS: list[float] = []  # 1-minute load averages seen during the measurements
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -115,8 +123,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--particles", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5, help="timed steps per measurement (median reported)")
-    parser.add_argument("--reference-repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds (median reported)")
     parser.add_argument("--no-reference", action="store_true", help="time hepgraph's implementation only")
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to results.md")
     argv = sys.argv[1:] if argv is None else argv
@@ -127,34 +134,35 @@ def main(argv: list[str] | None = None) -> None:
     cfg = graph_gan_config("jets", num_nodes=args.particles)
     real = torch.rand(args.batch, args.particles, cfg.node_features) * 2 - 1
     mask = torch.ones(args.batch, args.particles, dtype=torch.bool)
+    latent = (args.batch, args.particles, cfg.latent_size)
 
     task = GraphGANTask(cfg, torch.device("cpu"))
-    train = rate(lambda: task.train_step((real, mask)), args.batch, args.repeats)
-    task.generator.eval()
-    with torch.no_grad():
-        sample = rate(lambda: task.sample(args.batch), args.batch, args.repeats)
-    results = {"hepgraph (fused dense)": (train, sample)}
+    train = {"hepgraph (fused dense)": lambda: task.train_step((real, mask))}
+    generate = {"hepgraph (fused dense)": lambda: task.sample(args.batch)}
     if not args.no_reference:
         gen, disc = ReferenceNet(cfg, generator=True), ReferenceNet(cfg, generator=False)
         g_opt = torch.optim.RMSprop(gen.parameters(), lr=cfg.lr_g)
         d_opt = torch.optim.RMSprop(disc.parameters(), lr=cfg.lr_d)
-        train = rate(lambda: reference_step(gen, disc, g_opt, d_opt, real, cfg), args.batch,
-                     args.reference_repeats)
+        train["reference MPGAN layout"] = lambda: reference_step(gen, disc, g_opt, d_opt, real, cfg)
+        generate["reference MPGAN layout"] = lambda: gen(torch.randn(latent))
+    train_rates = interleaved_rates(train, args.batch, args.repeats)
+    task.generator.eval()
+    if not args.no_reference:
         gen.eval()
-        with torch.no_grad():
-            sample = rate(lambda: gen(torch.randn(args.batch, args.particles, cfg.latent_size)), args.batch,
-                          args.reference_repeats)
-        results["reference MPGAN layout"] = (train, sample)
+    with torch.no_grad():
+        generate_rates = interleaved_rates(generate, args.batch, args.repeats)
 
-    lines = [f"batch {args.batch}, {args.particles} particles, jets layer sizes (Table 1), "
-             f"{args.threads} threads; jets/s, median (best) of {args.repeats} / {args.reference_repeats} "
-             f"(reference) timed steps; `{' '.join(['benchmarks/gan_throughput.py', *argv])}`", "",
+    lines = [f"batch {args.batch}, {args.particles} particles, jets layer sizes (Table 1), {args.threads} threads; "
+             f"jets/s, median (best) of {args.repeats} interleaved rounds; 1-min load average during the "
+             f"run {min(LOADS):.1f}-{max(LOADS):.1f} on {os.cpu_count()} cores; "
+             f"`{' '.join(['benchmarks/gan_throughput.py', *argv])}`", "",
              "| implementation | train: one D + one G step | generation |", "|---|---|---|"]
-    for name, ((train_med, train_best), (gen_med, gen_best)) in results.items():
-        lines.append(f"| {name} | {train_med:.1f} ({train_best:.1f}) | {gen_med:.0f} ({gen_best:.0f}) |")
-    if len(results) == 2:
-        ours, ref = results.values()
-        lines.append(f"| ratio (medians) | {ours[0][0] / ref[0][0]:.1f}x | {ours[1][0] / ref[1][0]:.1f}x |")
+    for name in train:
+        (t_med, t_best), (g_med, g_best) = train_rates[name], generate_rates[name]
+        lines.append(f"| {name} | {t_med:.1f} ({t_best:.1f}) | {g_med:.0f} ({g_best:.0f}) |")
+    if len(train) == 2:
+        (ours_t, ref_t), (ours_g, ref_g) = train_rates.values(), generate_rates.values()
+        lines.append(f"| ratio (medians) | {ours_t[0] / ref_t[0]:.1f}x | {ours_g[0] / ref_g[0]:.1f}x |")
     table = "\n".join(lines)
     print(table)
     if not args.no_record:

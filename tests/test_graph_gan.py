@@ -198,9 +198,42 @@ def test_results_do_not_depend_on_the_thread_count(monkeypatch: pytest.MonkeyPat
         torch.manual_seed(10)
         out = disc(x)
         results.append((out, *torch.autograd.grad(out.sum(), [x, *disc.parameters()])))
-    assert len(gg._edge_blocks(40, 6, torch.device("cpu"))) == 3
+    assert len(gg._edge_blocks(40, 6)) == 3
     for one, three in zip(*results):
         torch.testing.assert_close(one, three, atol=1e-6, rtol=1e-5)
+
+
+def test_plain_autograd_path_for_gpus_equals_the_fused_cpu_path() -> None:
+    torch.manual_seed(13)
+    kw = dict(dtype=torch.float64, requires_grad=True)
+    inputs = [torch.randn(3, 5, 4, **kw), torch.randn(3, 5, 4, **kw), torch.rand(3, 5, 5, **kw), torch.randn(4, **kw),
+              torch.randn(6, 4, **kw), torch.randn(6, **kw)]
+    adj = gg.edge_weights(torch.rand(3, 5) < 0.8, 3, 5, torch.device("cpu"), torch.float64)
+    u, v, d, w_d, w2, b2 = inputs
+    fused = gg.edge_messages(u, v, d, adj, w_d, [w2, b2], 0.0, 0.2)
+    plain = gg._edge_messages_autograd(u, v, d, adj, w_d, [w2, b2], 0.0, 0.2)
+    torch.testing.assert_close(fused, plain, atol=1e-12, rtol=0)
+    for a, b in zip(torch.autograd.grad(fused.square().sum(), inputs),
+                    torch.autograd.grad(plain.square().sum(), inputs)):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-10)
+
+
+def test_autocast_runs_in_bfloat16_with_float32_gradients() -> None:
+    """What the CUDA path does under AMP, exercised with CPU autocast."""
+    torch.manual_seed(12)
+    cfg = gg.graph_gan_config("jets", num_nodes=8, **TINY)
+    gen, disc = gg.Generator(cfg), gg.Discriminator(cfg).eval()
+    z = torch.randn(4, 8, cfg.latent_size)
+    exact = disc(gen(z))
+    with torch.autocast("cpu", torch.bfloat16):
+        p = disc(gen(z))
+    assert p.dtype == torch.bfloat16
+    torch.testing.assert_close(p.float(), exact, atol=2e-2, rtol=0)
+    disc.train()
+    with torch.autocast("cpu", torch.bfloat16):
+        disc(gen(z)).float().sum().backward()
+    grads = [q.grad for q in (*gen.parameters(), *disc.parameters())]
+    assert all(g is not None and g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
 
 
 @pytest.mark.parametrize("p", [0.5, 0.2])

@@ -10,11 +10,18 @@ noise into node features (tanh output) in ``gen_iters`` iterations; the discrimi
 value per node after ``disc_iters`` iterations and averages it over the real (unmasked) nodes. Least-squares
 GAN loss, RMSprop with learning rates 1e-5 (D) and 3e-5 (G).
 
-The graphs are small and fully connected, so message passing is evaluated on dense [B, N, N, H] edge
-tensors. The first f_e layer is linear in (h_v, h_w, d_vw): it is computed per node and broadcast over
-the edges instead of on a concatenated [B, N, N, 2F+1] input. Dropout on edge tensors is fused into the
-activation in place and its 1/(1-p) scale moved into the following layer's weights (same function, fewer
-passes over memory, no stored mask).
+Dropout (probability ``dropout``; the paper: 0.5 in D, none in G) follows every layer of f_e and f_n.
+Where the paper and the MPGAN reference code differ, this follows the paper: no self-loops (w != v),
+a sigmoid per node before averaging (the code averages, then applies the sigmoid); the last f_n layer
+outputs only the features used (the code slices them from 32).
+
+The graphs are small and fully connected, so message passing is dense. The edge network (f_e on all
+N^2 edges and the sum over senders) is one autograd Function evaluated in cache-sized chunks of graphs,
+in parallel over the torch threads: the first f_e layer, linear in (h_v, h_w, d_vw), is computed per
+node and broadcast over the edges instead of on a concatenated [B, N, N, 2F+1] input; LeakyReLU and
+dropout act in place, dropout's 1/(1-p) is moved into the next layer's weights and its mask is read back
+from the zeros; only the layers' activations are kept for the backward pass. Same function as the
+textbook evaluation (tests compare them), in a faster order.
 """
 
 from __future__ import annotations
@@ -134,24 +141,20 @@ def _draw_seed() -> int:
 
 
 class _Dropout:
-    """Unscaled in-place dropout: zero each element with probability ``p``.
+    """Unscaled in-place dropout on CPU: zero each element with probability ``p``.
 
-    On CPU the random bits come from numpy's SFC64 (about 4x faster than torch's MT19937), seeded with
-    ``seed`` or else a draw from torch's RNG; uniform draws d in [0, 2^31) keep an element iff
-    d >= p 2^31 (p resolved to 2^-31). For float32 the keep mask is the int32 bit pattern
-    (p 2^31 - 1 - d) >> 31 (all ones where kept), ANDed onto the float bits. Elsewhere ``bernoulli_``.
+    The random bits come from numpy's SFC64 (about 4x faster than torch's MT19937), seeded with ``seed``
+    or else a draw from torch's RNG; uniform draws d in [0, 2^31) keep an element iff d >= p 2^31
+    (p resolved to 2^-31). For float32 the keep mask is the int32 bit pattern (p 2^31 - 1 - d) >> 31
+    (all ones where kept), ANDed onto the float bits.
     """
 
-    def __init__(self, p: float, device: torch.device, seed: int | tuple[int, int] | None = None) -> None:
+    def __init__(self, p: float, seed: int | tuple[int, int] | None = None) -> None:
         self.p, self.threshold = p, round(p * 2**31) - 1
-        cpu = device.type == "cpu"
-        self.bits = np.random.SFC64(_draw_seed() if seed is None else seed) if cpu else None
+        self.bits = np.random.SFC64(_draw_seed() if seed is None else seed)
 
     def __call__(self, part: Tensor) -> None:
         """Apply to contiguous ``part`` in place."""
-        if self.bits is None:
-            part.mul_(torch.empty_like(part, dtype=torch.bool).bernoulli_(1.0 - self.p))
-            return
         n = part.numel()
         draws = torch.from_numpy(self.bits.random_raw((n + 1) // 2).view(np.int32)[:n])
         draws = draws.bitwise_and_(0x7FFFFFFF).view(part.shape)
@@ -163,8 +166,7 @@ class _Dropout:
 
 def _leaky_drop_(z: Tensor, drop: _Dropout | None, slope: float) -> None:
     """In place on contiguous ``z``: LeakyReLU (identity for slope 1), then ``drop``."""
-    size = _CHUNK if z.device.type == "cpu" else z.numel()
-    for part in z.view(-1).split(size):
+    for part in z.view(-1).split(_CHUNK):
         if slope != 1.0:
             F.leaky_relu_(part, slope)
         if drop is not None:
@@ -182,16 +184,12 @@ def _leaky_drop_backward_(grad: Tensor, out: Tensor, p: float, slope: float) -> 
         grad.mul_(out.sign().abs_())
 
 
-def _dropout(p: float, device: torch.device) -> _Dropout | None:
-    return _Dropout(p, device) if p > 0.0 else None
-
-
 class _LeakyDropout(torch.autograd.Function):
     """:func:`_leaky_drop_` with autograd; saves only its output."""
 
     @staticmethod
     def forward(ctx, z: Tensor, p: float, slope: float) -> Tensor:
-        _leaky_drop_(z, _dropout(p, z.device), slope)
+        _leaky_drop_(z, _Dropout(p), slope)
         ctx.mark_dirty(z)
         ctx.save_for_backward(z)
         ctx.p, ctx.slope = p, slope
@@ -206,26 +204,27 @@ class _LeakyDropout(torch.autograd.Function):
 
 
 def leaky_dropout_(z: Tensor, p: float, slope: float) -> Tensor:
-    """LeakyReLU(z) (identity for slope 1) with each element zeroed with probability ``p``, in place on
-    contiguous, non-view ``z``. Survivors are NOT scaled by 1/(1-p): the caller folds that factor into
-    the next linear operation."""
+    """LeakyReLU(z) (identity for slope 1) with each element zeroed with probability ``p``; on CPU in
+    place on contiguous, non-view ``z``. Survivors are NOT scaled by 1/(1-p): the caller folds that
+    factor into the next linear operation."""
+    if z.device.type != "cpu":  # plain ops, which torch.compile fuses
+        z = z if slope == 1.0 else F.leaky_relu(z, slope)
+        return z * torch.empty_like(z).bernoulli_(1.0 - p) if p else z
     if p == 0.0:
         return z if slope == 1.0 else F.leaky_relu_(z, slope)
     if torch.is_grad_enabled() and z.requires_grad:
         return _LeakyDropout.apply(z, p, slope)
-    _leaky_drop_(z, _dropout(p, z.device), slope)
+    _leaky_drop_(z, _Dropout(p), slope)
     return z
 
 
 Chunk = tuple[int, slice, slice]  # (index, graphs, receivers)
 
 
-def _edge_blocks(batch: int, n: int, device: torch.device) -> list[list[Chunk]]:
+def _edge_blocks(batch: int, n: int) -> list[list[Chunk]]:
     """Numbered chunks of about ``_CHUNK_EDGES`` edges covering a [B, N, N] edge set (whole graphs when
     one fits, else receiver ranges of one graph, so each is contiguous in [B, N, N, H]), grouped into
-    contiguous blocks of whole graphs: one per torch thread on CPU (given enough chunks), one elsewhere."""
-    if device.type != "cpu":
-        return [[(0, slice(0, batch), slice(0, n))]]
+    contiguous blocks of whole graphs: one per torch thread, given enough chunks."""
     if n * n <= _CHUNK_EDGES:
         step = _CHUNK_EDGES // (n * n)
         chunks = [(slice(b, min(b + step, batch)), slice(0, n)) for b in range(0, batch, step)]
@@ -268,13 +267,13 @@ def _edge_forward(u: Tensor, v: Tensor, d: Tensor, adj: Tensor, w_d: Tensor, par
     sizes = [u.shape[-1]] + [w.shape[0] for w in weights]
     acts = [u.new_empty(batch, n, n, s) for s in sizes] if save else []
     m = u.new_empty(batch, n, sizes[-1])
-    seed = _draw_seed() if p and u.device.type == "cpu" else None  # one per chunk: any thread count
+    seed = _draw_seed() if p else None  # seeds (seed, chunk): masks independent of the thread count
 
     def work(block: list[Chunk]) -> None:
         for index, gs, vs in block:
             shape = (gs.stop - gs.start, vs.stop - vs.start, n)
             bufs = [a[gs, vs] for a in acts] if save else [u.new_empty(*shape, s) for s in sizes]
-            drop = _Dropout(p, u.device, None if seed is None else (seed, index)) if p else None
+            drop = _Dropout(p, (seed, index)) if p else None
             z = torch.add(u[gs, vs].unsqueeze(2), v[gs].unsqueeze(1), out=bufs[0])
             z.addcmul_(d[gs, vs].unsqueeze(-1), w_d)
             _leaky_drop_(z, drop, slope)
@@ -284,7 +283,7 @@ def _edge_forward(u: Tensor, v: Tensor, d: Tensor, adj: Tensor, w_d: Tensor, par
                 _leaky_drop_(x, drop, slope)
             m[gs, vs] = torch.matmul(adj[gs, vs].unsqueeze(-2), x.view(*shape, -1)).squeeze(-2)
 
-    _in_parallel(work, _edge_blocks(batch, n, u.device))
+    _in_parallel(work, _edge_blocks(batch, n))
     return (m / keep if p else m), acts
 
 
@@ -345,13 +344,23 @@ class _EdgeMessages(torch.autograd.Function):
                     g_wd += g.reshape(-1, h1).t() @ d[gs, vs].reshape(-1)
             return g_params, g_wd
 
-        partial = _in_parallel(work, _edge_blocks(batch, n, d.device))
+        partial = _in_parallel(work, _edge_blocks(batch, n))
         g_params = [sum(ps) for ps in zip(*(g for g, _ in partial))] if need_w else [None] * len(params)
         if need_w and p:
             for g_w in g_params[0::2]:
                 g_w /= keep
         g_wd = sum(g for _, g in partial) if need_wd else None
         return (g_u, g_v, g_d, None, g_wd, None, None, *g_params)
+
+
+def _edge_messages_autograd(u: Tensor, v: Tensor, d: Tensor, adj: Tensor, w_d: Tensor,
+                            params: list[Tensor], p: float, slope: float) -> Tensor:
+    """:func:`edge_messages` in plain autograd ops on [B, N, N, H] tensors (for GPUs: torch.compile
+    fuses the elementwise work)."""
+    a = F.dropout(F.leaky_relu(u.unsqueeze(2) + v.unsqueeze(1) + d.unsqueeze(-1) * w_d, slope), p)
+    for w, b in zip(params[0::2], params[1::2]):
+        a = F.dropout(F.leaky_relu(F.linear(a, w, b), slope), p)
+    return torch.einsum("bvw,bvwh->bvh", adj.to(a.dtype), a)
 
 
 def edge_messages(u: Tensor, v: Tensor, d: Tensor, adj: Tensor, w_d: Tensor, params: list[Tensor],
@@ -362,8 +371,16 @@ def edge_messages(u: Tensor, v: Tensor, d: Tensor, adj: Tensor, w_d: Tensor, par
     v = W_send h [B, N, H1] computed per node, d [B, N, N]; then a_l = drop(LeakyReLU(z_l)) and
     z_(l+1) = W a_l + b for ``params`` = [W2, b2, W3, b3, ...]. Dropout (probability ``p``, survivors
     scaled by 1/(1-p)) follows every layer. ``adj`` [B, N, N] weighs receiver v, sender w.
-    Evaluated in cache-sized chunks of graphs; with autograd only the activations are stored.
+    On CPU evaluated in cache-sized chunks of graphs in parallel, storing only the activations for the
+    backward pass; elsewhere in plain autograd ops.
     """
+    if u.device.type != "cpu":
+        return _edge_messages_autograd(u, v, d, adj, w_d, params, p, slope)
+    if torch.is_autocast_enabled("cpu"):  # run in the autocast dtype: the out= ops need one dtype
+        dtype = torch.get_autocast_dtype("cpu")
+        with torch.autocast("cpu", enabled=False):
+            return edge_messages(*(t.to(dtype) for t in (u, v, d, adj, w_d)), [t.to(dtype) for t in params],
+                                 p, slope)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (u, v, d, w_d, *params)):
         return _EdgeMessages.apply(u, v, d, adj, w_d, p, slope, *params)
     return _edge_forward(u, v, d, adj, w_d, params, p, slope, save=False)[0]

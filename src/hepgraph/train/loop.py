@@ -192,7 +192,8 @@ def fit(make_task: Callable[[torch.device], Task], loader: Iterable, *, epochs: 
             save_checkpoint(best_path, {"epoch": best["epoch"], "step": None, "models": best_models,
                                         "meta": meta, "best": best})
         log.info("resuming from %s after epoch %d (step %d)", last_path, epoch, step)
-    else:
+    else:  # a fresh start: nothing of an older run may be resumed or reported later
+        last_path.unlink(missing_ok=True)
         best_path.unlink(missing_ok=True)
     rows = [r for r in _read_rows(metrics_path) if int(r["epoch"]) <= epoch]
     if rows:
