@@ -13,13 +13,7 @@ from hepgraph.models import graph_gan as gg
 TINY = dict(latent_size=8, hidden_size=8, edge_layers=(16, 12), node_layers=(24,))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, whose OpenMP waits are slow on busy cores."""
-    real = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(real)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

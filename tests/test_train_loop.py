@@ -26,13 +26,7 @@ GAN = graph_gan_config("mnist_small", num_nodes=12, latent_size=8, hidden_size=8
                        node_layers=(24,), lr_d=1e-3, lr_g=1e-3)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, whose OpenMP waits are slow on busy cores."""
-    real = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(real)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class Killed(Exception):

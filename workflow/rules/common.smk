@@ -65,7 +65,8 @@ GPU = 1 if (CLUSTER or LOCAL_GPUS) else 0
 # ---------------------------------------------------------------------------------------------------------
 DATA = config["datasets"]
 JETNET_CLASSES = ["g", "q", "t", "w", "z"]  # label of a JetNet class = its index here
-JET_FORMATS = {"jetnet": ("jetnet", "hdf5"), "toptag": ("toptag", "h5"), "qg": ("qg", "npz"), "calo": ("e2e", "parquet")}
+JET_FORMATS = {"jetnet": ("jetnet", "hdf5"), "toptag": ("toptag", "h5"), "qg": ("qg", "npz"),
+               "calo": ("e2e", "parquet")}  # simulated datasets: (--format of simulate_jets, file extension)
 WRITER_MODULES = {"jetnet": "data/jet_formats", "toptag": "data/jet_formats", "qg": "data/jet_formats",
                   "calo": "data/calo"}  # the module holding each simulated dataset's file writer
 PROCESSES = {"toptag": ["qcd", "top"], "qg": ["q", "g"], "calo": ["q", "g"]}
@@ -211,7 +212,9 @@ def classifier_option(wildcards, input):
 
 def classifier_input(wildcards):
     run = GAN_RUNS[wildcards.run]
-    return {"classifier": str(GAN_DIR / "classifier" / run["table"] / "training" / "best.pt")} if run["digit"] is not None else {}
+    if run["digit"] is None:
+        return {}
+    return {"classifier": str(GAN_DIR / "classifier" / run["table"] / "training" / "best.pt")}
 
 
 TARGETS += [str(GAN_DIR / run / name) for run in GAN_RUNS

@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> None:
         if not args.counts_from:
             parser.error("this generator masks its nodes (gen_mask): give --counts-from with a real table")
         real_mask = read_dense(args.counts_from, meta["kind"], ["mask"])["mask"]
-        counts = real_mask.sum(1)[torch.randint(len(real_mask), (args.n,), generator=torch.Generator().manual_seed(args.seed))]
+        draw = torch.randint(len(real_mask), (args.n,), generator=torch.Generator().manual_seed(args.seed))
+        counts = real_mask.sum(1)[draw]
     nodes, mask = generate(args.checkpoint, args.n, args.seed, pick_device(args.device), counts)
     columns = {"nodes": nodes, "mask": mask, "label": np.full(args.n, args.label, np.int64)}
     if meta["kind"] == "jets":
