@@ -265,7 +265,8 @@ def _jets_markdown(result: Mapping, pub: Mapping) -> list[str]:
             f"Aim: real-vs-generated W1 within one standard deviation of real-vs-real at N = {goal['n']}: {verdict}.",
             "", "## JetNet scores", "",
             f"Bootstrap W1 scores over {result['settings']['num_batches']} batches of "
-            f"{result['settings']['num_eval_samples']} jets; FPD and KPD on the 36 EFPs with d ≤ 4.", "",
+            f"{result['settings']['num_eval_samples']} jets drawn with replacement (as jetnet does); FPD and KPD on "
+            "the 36 EFPs with d ≤ 4.", "",
             *_jetnet_lines(result["jetnet"], pub)]
 
 
