@@ -15,6 +15,8 @@ rule download:
         RAW / "{dataset}" / "download" / "{file}",
     log:
         LOGS / "download" / "{dataset}" / "{file}.log",
+    benchmark:
+        BENCHMARKS / "download" / "{dataset}" / "{file}.tsv"
     wildcard_constraints:
         dataset="|".join(registry.datasets()),
     retries: 2

@@ -51,6 +51,8 @@ rule generate_gan:
         GAN_DIR / "{run}" / "generated.parquet",
     log:
         LOGS / "generate_gan" / "{run}.log",
+    benchmark:
+        BENCHMARKS / "generate_gan" / "{run}.tsv"
     params:
         n=GAN["n_generate"],
         label=lambda w: GAN_RUNS[w.run]["label"],
@@ -156,6 +158,8 @@ rule plot_gan:
                       subcategory="{run}"),
     log:
         LOGS / "plot_gan" / "{run}.log",
+    benchmark:
+        BENCHMARKS / "plot_gan" / "{run}.tsv"
     params:
         kind=lambda w: GAN_RUNS[w.run]["kind"],
         digit=digit_option,
