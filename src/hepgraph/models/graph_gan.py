@@ -132,7 +132,7 @@ def edge_weights(mask: Tensor | None, batch: int, num_nodes: int, device: torch.
 
 _CHUNK = 1 << 17  # elements per fused elementwise step on CPU (stays in cache)
 _CHUNK_EDGES = 2048  # edges per fused edge-network step on CPU: all layers of a chunk stay in cache
-_MIN_CHUNKS_PER_THREAD = 4  # below this a thread pool costs more than it saves
+_BLOCK_CHUNKS = 8  # chunks per unit of parallel work
 
 
 def _draw_seed() -> int:
@@ -224,27 +224,29 @@ Chunk = tuple[int, slice, slice]  # (index, graphs, receivers)
 def _edge_blocks(batch: int, n: int) -> list[list[Chunk]]:
     """Numbered chunks of about ``_CHUNK_EDGES`` edges covering a [B, N, N] edge set (whole graphs when
     one fits, else receiver ranges of one graph, so each is contiguous in [B, N, N, H]), grouped into
-    contiguous blocks of whole graphs: one per torch thread, given enough chunks."""
+    blocks of about ``_BLOCK_CHUNKS`` chunks and whole graphs: the units of parallel work."""
     if n * n <= _CHUNK_EDGES:
         step = _CHUNK_EDGES // (n * n)
         chunks = [(slice(b, min(b + step, batch)), slice(0, n)) for b in range(0, batch, step)]
     else:
         step = max(1, _CHUNK_EDGES // n)
         chunks = [(slice(b, b + 1), slice(v, min(v + step, n))) for b in range(batch) for v in range(0, n, step)]
-    workers = max(1, min(torch.get_num_threads(), batch, len(chunks) // _MIN_CHUNKS_PER_THREAD))
-    blocks: list[list[Chunk]] = [[] for _ in range(workers)]
+    blocks: list[list[Chunk]] = [[]]
     for index, (graphs, receivers) in enumerate(chunks):
-        blocks[graphs.start * workers // batch].append((index, graphs, receivers))
-    return [block for block in blocks if block]
+        if len(blocks[-1]) >= _BLOCK_CHUNKS and receivers.start == 0:
+            blocks.append([])
+        blocks[-1].append((index, graphs, receivers))
+    return blocks
 
 
 def _in_parallel(work: Callable[[list[Chunk]], Any], blocks: list[list[Chunk]]) -> list[Any]:
-    """``work(block)`` for every block (results in block order), concurrently on a thread pool when
-    there are several, each thread with intra-op parallelism off: the many small per-chunk ops then
-    never wait at OpenMP barriers, which stall whenever another process holds a core."""
-    if len(blocks) == 1:
-        return [work(blocks[0])]
+    """``work(block)`` for every block, results in block order. With several torch threads the blocks
+    go to a thread pool, each thread taking the next block when free, with intra-op parallelism off:
+    the many small per-chunk ops then never wait at OpenMP barriers, and a thread that another process
+    delays holds up no other. Blocks do not depend on the thread count, so neither do the results."""
     threads = torch.get_num_threads()
+    if min(threads, len(blocks)) == 1:
+        return [work(block) for block in blocks]
 
     def run(block: list[Chunk]) -> Any:
         torch.set_num_threads(1)
@@ -252,7 +254,7 @@ def _in_parallel(work: Callable[[list[Chunk]], Any], blocks: list[list[Chunk]]) 
             return work(block)
 
     try:
-        with ThreadPoolExecutor(len(blocks)) as pool:
+        with ThreadPoolExecutor(min(threads, len(blocks))) as pool:
             return list(pool.map(run, blocks))
     finally:
         torch.set_num_threads(threads)
