@@ -153,8 +153,8 @@ def main(argv: list[str] | None = None) -> None:
         generate_rates = interleaved_rates(generate, args.batch, args.repeats)
 
     lines = [f"batch {args.batch}, {args.particles} particles, jets layer sizes (Table 1), {args.threads} threads; "
-             f"jets/s, median (best) of {args.repeats} interleaved rounds; 1-min load average during the "
-             f"run {min(LOADS):.1f}-{max(LOADS):.1f} on {os.cpu_count()} cores; "
+             f"jets/s, median (best) of {args.repeats} interleaved rounds; 1-min load average "
+             f"{min(LOADS):.1f}-{max(LOADS):.1f} on {os.cpu_count()} cores (this run adds ~{args.threads}); "
              f"`{' '.join(['benchmarks/gan_throughput.py', *argv])}`", "",
              "| implementation | train: one D + one G step | generation |", "|---|---|---|"]
     for name in train:

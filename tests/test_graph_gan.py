@@ -161,7 +161,8 @@ def test_dropout_gradients_match_finite_differences(chunk_edges: int, monkeypatc
     pretend_threads(2)  # one block per graph on a thread pool when chunked
     torch.manual_seed(2)
     kw = dict(dtype=torch.float64, requires_grad=True)
-    u, v, d, w_d = torch.randn(2, 4, 3, **kw), torch.randn(2, 4, 3, **kw), torch.rand(2, 4, 4, **kw), torch.randn(3, **kw)
+    u, v, d = torch.randn(2, 4, 3, **kw), torch.randn(2, 4, 3, **kw), torch.rand(2, 4, 4, **kw)
+    w_d = torch.randn(3, **kw)
     w2, b2 = torch.randn(5, 3, **kw), torch.randn(5, **kw)
     adj = gg.edge_weights(torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]], dtype=torch.bool), 2, 4,
                           torch.device("cpu"), torch.float64)
