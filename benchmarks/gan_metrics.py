@@ -20,10 +20,10 @@ import numpy as np
 
 from record import append
 
+from hepgraph.evaluation.gan import PAPER_W1_GRID
 from hepgraph.metrics import efp
 from hepgraph.metrics import jets as metrics
 
-TABLE_GRID = ((100, 1000), (1000, 100), (10000, 10))
 
 
 def toy_jets(n_jets: int, rng: np.random.Generator, eta_shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +59,7 @@ def timings(n: int) -> dict[str, tuple[float, float]]:
         "FPD (jetnet defaults)": lambda: metrics.fpd(real_efps, gen_efps),
         "KPD (jetnet defaults)": lambda: metrics.kpd(real_efps, gen_efps),
     }
-    for table_n, p in TABLE_GRID:
+    for table_n, p in PAPER_W1_GRID:
         if 2 * table_n <= n:
             steps[f"Table 2 bootstrap N={table_n}, P={p}"] = (
                 lambda table_n=table_n, p=p: metrics.w1_table(real, real_mask, gen, gen_mask, table_n, p, rng))

@@ -11,9 +11,10 @@ from hepgraph.data.jet_formats import (PID_MASS, TOPTAG_COLUMNS, JetNetJets, QGJ
                                        jetnet_from_sample, jetnet_to_graphs, qg_from_sample, qg_p4, read_jetnet,
                                        read_qg, read_toptag, toptag_from_sample, write_jetnet, write_qg,
                                        write_toptag)
-from hepgraph.data.jet_graphs import (JetGraphs, concat_jet_graphs, constituent_features, jet_features,
+from hepgraph.data.jet_graphs import (JetGraphs, constituent_features, jet_features,
                                       jet_graphs_from_p4)
 from hepgraph.data.pythia import JetSample
+from hepgraph.data.tables import concat_arrays
 
 
 def p4_from(pt, eta, phi, m=0.0):
@@ -64,8 +65,8 @@ def test_graphs_from_p4_sum_constituents_and_concatenate():
     np.testing.assert_array_equal(graphs.n_constituents, [3, 3])
     np.testing.assert_array_equal(graphs.label, [3, 3])
     np.testing.assert_array_equal(graphs.nodes[0], graphs.nodes[1])  # order of the input does not matter
-    both = concat_jet_graphs([graphs, graphs])
-    assert both.nodes.shape == (4, 3, 3) and set(both.columns()) == {
+    both = concat_arrays([graphs.columns(), graphs.columns()])
+    assert both["nodes"].shape == (4, 3, 3) and set(both) == {
         "nodes", "mask", "label", "jet_pt", "jet_eta", "jet_mass", "n_constituents"}
 
 
@@ -174,7 +175,7 @@ def test_streaming_equals_whole_file(tmp_path, fmt):
     whole = list(iter_jet_graphs(path, fmt, 4, label=label))
     chunks = list(iter_jet_graphs(path, fmt, 4, label=label, chunk_size=2))
     assert len(whole) == 1 and [len(c.label) for c in chunks] == [2, 1]
-    assert_same(concat_jet_graphs(chunks), whole[0])
+    assert_same(JetGraphs(**concat_arrays([c.columns() for c in chunks])), whole[0])
     expected = jet_graphs_from_p4(sample.p4, label or 0, 4)
     assert isinstance(whole[0], JetGraphs)
     np.testing.assert_array_equal(whole[0].mask, expected.mask)

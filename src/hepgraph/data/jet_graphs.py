@@ -6,7 +6,6 @@ Node features, in order, are ``NODE_FEATURES``: eta_rel = eta - eta_jet, phi_rel
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -90,10 +89,3 @@ def jet_graphs_from_p4(p4: np.ndarray, label: np.ndarray | int, n_nodes: int,
     return JetGraphs(nodes=nodes, mask=mask, label=np.broadcast_to(np.asarray(label, np.int64), len(p4)).copy(),
                      jet_pt=pt.astype(np.float32), jet_eta=eta.astype(np.float32),
                      jet_mass=mass.astype(np.float32), n_constituents=np.asarray(n_constituents, np.int32))
-
-
-def concat_jet_graphs(parts: Sequence[JetGraphs]) -> JetGraphs:
-    """Concatenate jets along the first axis; all parts must have the same number of nodes."""
-    if not parts:
-        raise ValueError("no jets to concatenate")
-    return JetGraphs(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(JetGraphs)})

@@ -14,8 +14,8 @@ import logging
 from pathlib import Path
 
 from hepgraph.data.jet_formats import FORMATS, iter_jet_graphs
-from hepgraph.data.jet_graphs import NODE_FEATURES, concat_jet_graphs
-from hepgraph.data.tables import write_table
+from hepgraph.data.jet_graphs import NODE_FEATURES
+from hepgraph.data.tables import concat_arrays, write_table
 
 log = logging.getLogger("hepgraph.stages.prepare_jets")
 
@@ -46,11 +46,11 @@ def main(argv: list[str] | None = None) -> None:
             log.info("%s: %d jets read", path, len(chunk.label))
     if not parts:
         raise ValueError(f"no jets in {args.input}: check that the raw files are complete")
-    graphs = concat_jet_graphs(parts)
+    columns = concat_arrays([chunk.columns() for chunk in parts])
     meta = {"source": [Path(p).name for p in args.input], "format": args.format, "n_nodes": args.n_nodes,
             "node_features": list(NODE_FEATURES), "label": args.label}
-    write_table(args.output, "jets", graphs.columns(), meta)
-    log.info("wrote %d jets to %s", len(graphs.label), args.output)
+    write_table(args.output, "jets", columns, meta)
+    log.info("wrote %d jets to %s", len(columns["label"]), args.output)
 
 
 if __name__ == "__main__":
