@@ -32,7 +32,8 @@ def pretend_threads(monkeypatch: pytest.MonkeyPatch):
     torch.set_num_threads(real)
 
 
-def reference_layer(layer: gg.DenseMPLayer, h: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+def reference_layer(layer: gg.DenseMPLayer, h: torch.Tensor, mask: torch.Tensor | None,
+                    self_loops: bool = False) -> torch.Tensor:
     """The textbook evaluation: concatenate (h_v, h_w, d_vw) for every edge, run f_e, masked sum, f_n."""
     b, n, f = h.shape
     h_v, h_w = h.unsqueeze(2).expand(b, n, n, f), h.unsqueeze(1).expand(b, n, n, f)
@@ -41,7 +42,7 @@ def reference_layer(layer: gg.DenseMPLayer, h: torch.Tensor, mask: torch.Tensor 
     for lin in layer.edge_mlp:
         e = F.leaky_relu(lin(e), layer.slope)
     real = torch.ones(b, n, dtype=h.dtype) if mask is None else mask.to(h.dtype)
-    adj = real.unsqueeze(1) * real.unsqueeze(2) * (1 - torch.eye(n, dtype=h.dtype))
+    adj = real.unsqueeze(1) * real.unsqueeze(2) * (1 - (0 if self_loops else torch.eye(n, dtype=h.dtype)))
     x = torch.cat(((e * adj.unsqueeze(-1)).sum(dim=2), h), dim=-1)
     for i, lin in enumerate(layer.node_mlp):
         x = lin(x)
@@ -51,19 +52,21 @@ def reference_layer(layer: gg.DenseMPLayer, h: torch.Tensor, mask: torch.Tensor 
 
 
 def reference_generator(g: gg.Generator, z: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    h = z
+    h = z if g.latent_map is None else g.latent_map(z).view(z.shape[0], -1, g.net.layers[0].in_size)
     for layer in g.net.layers:
-        h = reference_layer(layer, h, mask)
+        h = reference_layer(layer, h, mask, g.net.self_loops)
     return torch.tanh(h) if mask is None else torch.tanh(h) * mask.unsqueeze(-1)
 
 
 def reference_discriminator(d: gg.Discriminator, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     h = x
     for layer in d.net.layers:
-        h = reference_layer(layer, h, mask)
-    p = torch.sigmoid(h[..., 0])
-    real = torch.ones_like(p) if mask is None else mask.to(p.dtype)
-    return (p * real).sum(1) / real.sum(1)
+        h = reference_layer(layer, h, mask, d.net.self_loops)
+    real = torch.ones(h.shape[:2], dtype=h.dtype) if mask is None else mask.to(h.dtype)
+    if d.readout is None:
+        return (torch.sigmoid(h[..., 0]) * real).sum(1) / real.sum(1)
+    pooled = (F.leaky_relu(h, 0.2) * real.unsqueeze(-1)).sum(1) / real.sum(1, keepdim=True)
+    return torch.sigmoid(d.readout(pooled)[..., 0])
 
 
 def layer_sizes(net: gg.MPNet) -> list[tuple[list[int], list[int]]]:
@@ -87,6 +90,18 @@ def test_named_configs_are_the_paper_table_1() -> None:
         0.5, 0.0, 0.2, 1e-5, 3e-5, False)
 
 
+def test_mpgan_config_is_its_gluon_model() -> None:
+    """MPGAN's final gluon model: the paper's MLPs, a 128-d global noise mapped to 30 x 32 latent node features,
+    a pooled discriminator readout, self-loops, masking, latent std 0.2 and learning rates 3e-5 (D), 1e-5 (G)."""
+    cfg = gg.CONFIGS["jets_mpgan"]
+    gen, disc = gg.Generator(cfg), gg.Discriminator(cfg)
+    assert (gen.latent_map.in_features, gen.latent_map.out_features) == (128, 30 * 32)
+    assert layer_sizes(gen.net) == layer_sizes(gg.Generator(gg.CONFIGS["jets"]).net)
+    assert layer_sizes(disc.net)[-1] == ([65, 96, 160, 192], [224, 256, 256, 32])
+    assert (disc.readout.in_features, disc.readout.out_features) == (32, 1)
+    assert (cfg.gen_mask, cfg.self_loops, cfg.latent_std, cfg.lr_d, cfg.lr_g) == (True, True, 0.2, 3e-5, 1e-5)
+
+
 def test_config_errors_name_the_key() -> None:
     with pytest.raises(ValueError, match="unknown graph GAN config 'jet'.*jets"):
         gg.graph_gan_config("jet")
@@ -96,15 +111,19 @@ def test_config_errors_name_the_key() -> None:
         gg.graph_gan_config("jets", coords=4)
     with pytest.raises(ValueError, match="disc_dropout = 1.0"):
         gg.graph_gan_config("jets", disc_dropout=1.0)
+    with pytest.raises(ValueError, match="global_noise = -1"):
+        gg.graph_gan_config("jets", global_noise=-1)
 
 
-@pytest.mark.parametrize("name", ["jets", "mnist_small"])
+@pytest.mark.parametrize("name", ["jets", "mnist_small", "jets_mpgan"])
 def test_output_shapes_and_ranges(name: str) -> None:
     torch.manual_seed(0)
     cfg = gg.graph_gan_config(name)
     task = gg.GraphGANTask(cfg, torch.device("cpu"))
-    x, mask = task.sample(3)
-    assert x.shape == (3, cfg.num_nodes, 3) and mask is None
+    counts = torch.tensor([30, 12, 1]) if cfg.gen_mask else None
+    x, mask = task.sample(3, counts)
+    assert x.shape == (3, cfg.num_nodes, 3)
+    assert mask is None if counts is None else mask.sum(1).tolist() == counts.tolist()
     assert x.abs().max() < 1
     p = task.discriminator.train()(x)
     assert p.shape == (3,) and ((p > 0) & (p < 1)).all()
@@ -128,17 +147,20 @@ def test_pairwise_distance_and_adjacency() -> None:
     np.testing.assert_allclose(d[0].numpy(), [[0, 5, 1], [5, 0, np.sqrt(18)], [1, np.sqrt(18), 0]], atol=1e-6)
     adj = gg.edge_weights(torch.tensor([[True, True, False]]), 1, 3, torch.device("cpu"))
     assert adj[0].tolist() == [[0, 1, 0], [1, 0, 0], [0, 0, 0]]
+    loops = gg.edge_weights(torch.tensor([[True, True, False]]), 1, 3, torch.device("cpu"), self_loops=True)
+    assert loops[0].tolist() == [[1, 1, 0], [1, 1, 0], [0, 0, 0]]
 
 
 @pytest.mark.parametrize("dtype,atol", [(torch.float32, 1e-5), (torch.float64, 1e-12)])
 @pytest.mark.parametrize("chunk_edges", [2048, 5])  # whole graphs per chunk; receiver ranges of one graph
-def test_fast_dense_evaluation_equals_reference(dtype: torch.dtype, atol: float, chunk_edges: int,
+@pytest.mark.parametrize("name", ["jets", "jets_mpgan"])
+def test_fast_dense_evaluation_equals_reference(dtype: torch.dtype, atol: float, chunk_edges: int, name: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gg, "_CHUNK_EDGES", chunk_edges)
     torch.manual_seed(1)
-    cfg = gg.graph_gan_config("jets", num_nodes=7)
+    cfg = gg.graph_gan_config(name, num_nodes=7)
     gen, disc = gg.Generator(cfg).to(dtype).eval(), gg.Discriminator(cfg).to(dtype).eval()
-    z = torch.randn(3, 7, cfg.latent_size, dtype=dtype, requires_grad=True)
+    z = torch.randn(3, *gen.noise_shape, dtype=dtype, requires_grad=True)
     mask = torch.tensor([[1, 1, 1, 1, 1, 1, 1], [1, 1, 0, 1, 0, 1, 1], [1, 0, 0, 0, 0, 0, 1]], dtype=torch.bool)
     for m in (None, mask):
         fast, ref = gen(z, m), reference_generator(gen, z, m)
@@ -261,9 +283,10 @@ def permute(x: torch.Tensor | None, perm: torch.Tensor) -> torch.Tensor | None:
 
 
 @pytest.mark.parametrize("masked", [False, True])
-def test_generator_equivariant_and_discriminator_invariant(masked: bool) -> None:
+@pytest.mark.parametrize("variant", [{}, {"self_loops": True, "disc_pool": True}])
+def test_generator_equivariant_and_discriminator_invariant(masked: bool, variant: dict) -> None:
     torch.manual_seed(7)
-    cfg = gg.graph_gan_config("jets", num_nodes=9, **TINY)
+    cfg = gg.graph_gan_config("jets", num_nodes=9, **TINY, **variant)
     gen, disc = gg.Generator(cfg).eval(), gg.Discriminator(cfg).eval()
     z = torch.randn(4, 9, cfg.latent_size)
     mask = (torch.rand(4, 9) < 0.7) if masked else None
@@ -274,10 +297,11 @@ def test_generator_equivariant_and_discriminator_invariant(masked: bool) -> None
     assert x.std(dim=1).min() > 1e-3  # nodes differ: the symmetry is not trivial
 
 
-def test_padded_nodes_change_nothing() -> None:
+@pytest.mark.parametrize("variant", [{}, {"self_loops": True, "disc_pool": True}])
+def test_padded_nodes_change_nothing(variant: dict) -> None:
     """5 real nodes padded to 8 with junk give the same real-node outputs as the 5 nodes alone."""
     torch.manual_seed(8)
-    cfg = gg.graph_gan_config("jets", num_nodes=8, **TINY)
+    cfg = gg.graph_gan_config("jets", num_nodes=8, **TINY, **variant)
     gen, disc = gg.Generator(cfg).eval(), gg.Discriminator(cfg).eval()
     z5, x5 = torch.randn(2, 5, cfg.latent_size), torch.rand(2, 5, 3) - 0.5
     z8 = torch.cat((z5, 10 * torch.randn(2, 3, cfg.latent_size)), dim=1)
@@ -320,3 +344,18 @@ def test_gen_mask_variant_uses_the_real_particle_counts() -> None:
     assert val["n_fake"] == counts.sum().item() and np.isfinite(val["w1_nodes"])
     with pytest.raises(ValueError, match="needs `counts`"):
         task.sample(2)
+
+
+def test_global_noise_masks_by_the_rank_of_the_mapped_latent_nodes() -> None:
+    """With MPGAN's global noise the count mask ranks the first feature of the mapped latent nodes."""
+    torch.manual_seed(11)
+    cfg = gg.graph_gan_config("jets", num_nodes=6, gen_mask=True, global_noise=5, **TINY)
+    task = gg.GraphGANTask(cfg, torch.device("cpu"))
+    torch.manual_seed(12)
+    x, mask = task.sample(3, torch.tensor([2, 6, 4]))
+    torch.manual_seed(12)
+    z = torch.randn(3, 5)
+    latent = task.generator.latent_nodes(z)
+    assert latent.shape == (3, 6, 8)
+    assert torch.equal(mask, gg.count_mask(latent, torch.tensor([2, 6, 4])))
+    torch.testing.assert_close(x, task.generator(z, mask))

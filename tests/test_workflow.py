@@ -124,7 +124,7 @@ def test_tiny_run_writes_every_table(tiny_run):
 @pytest.mark.slow
 def test_tiny_run_trains_evaluates_and_plots_the_gan(tiny_run):
     gan = tiny_run / "results" / "gan"
-    for run in ("jetnet_g", "mnist_sparse_7"):
+    for run in ("jetnet_g", "jetnet_g_mpgan", "mnist_sparse_7"):
         metrics = json.loads((gan / run / "metrics.json").read_text())
         assert metrics["inputs"]["n_generated"] == 100, metrics
         assert "published" in (gan / run / "summary.md").read_text().lower()
@@ -142,7 +142,7 @@ def test_rerun_only_what_changed(tiny_run):
 
     # one family's config: only that family's rules
     (tiny_run / "more.yaml").write_text("datasets: {toptag: {n_nodes: 20}}\ngan: {epochs: 2}\n")
-    gan_jobs = Counter(train_gan=2, generate_gan=2, evaluate_gan=2, plot_gan=2)
+    gan_jobs = Counter(train_gan=3, generate_gan=3, evaluate_gan=3, plot_gan=3)
     assert planned("--configfile", "tiny.yaml", "more.yaml", cwd=tiny_run) == \
         Counter(prepare_jets=2, split=1, all=1) + gan_jobs
 

@@ -187,7 +187,9 @@ def gan_runs():
     runs = {}
     for cls in GAN["jets"]:
         table = gan_table(f"jetnet_{cls}", f"add {cls!r} to datasets.jetnet.classes")
-        runs[table] = dict(kind="jets", table=table, digit=None, model="jets", label=JETNET_CLASSES.index(cls))
+        for model in GAN["jet_models"]:  # the paper's "jets" runs as jetnet_<cls>, "jets_mpgan" as jetnet_<cls>_mpgan
+            run = table + model.removeprefix("jets")
+            runs[run] = dict(kind="jets", table=table, digit=None, model=model, label=JETNET_CLASSES.index(cls))
     for graph in GAN["mnist"]["graphs"]:
         table = gan_table(f"mnist_{graph}", f"add {graph!r} to datasets.mnist.graphs")
         for digit in GAN["mnist"]["digits"]:

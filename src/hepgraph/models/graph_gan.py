@@ -8,7 +8,8 @@ with d_vw the Euclidean distance between the first ``coords`` features of h_v an
 jets, x/y for MNIST) and f_e, f_n independent MLPs per iteration. The generator turns per-node Normal
 noise into node features (tanh output) in ``gen_iters`` iterations; the discriminator gives one sigmoid
 value per node after ``disc_iters`` iterations and averages it over the real (unmasked) nodes. Least-squares
-GAN loss, RMSprop with learning rates 1e-5 (D) and 3e-5 (G).
+GAN loss, RMSprop with learning rates 1e-5 (D) and 3e-5 (G). The ``jets_mpgan`` configuration adds what
+its successor MPGAN (Kansal et al. 2021) changed: masking, global noise, a pooled readout, self-loops.
 
 Dropout (probability ``dropout``; the paper: 0.5 in D, none in G) follows every layer of f_e and f_n.
 Where the paper and the MPGAN reference code differ, this follows the paper: no self-loops (w != v),
@@ -46,9 +47,13 @@ class GraphGANConfig:
 
     Layer tuples list hidden and output sizes of each MLP; its input size follows from the node sizes.
     The latent node features are Normal(0, ``latent_std``) (MPGAN uses 0.2).
-    ``gen_mask`` switches on MPGAN's masking (generator nodes beyond a per-graph particle count are
-    padding, taken from the real data's counts); the paper's model generates all nodes.
-    ``compile`` and ``amp`` (bfloat16 autocast) take effect on CUDA only.
+    Three switches give MPGAN's jet model (Kansal et al. 2021; the paper's model has them all off):
+    ``gen_mask`` (generator nodes beyond a per-graph particle count are padding, the counts taken from the
+    real data), ``global_noise`` (> 0: the latent node features are a linear map of one Normal vector of
+    this size per graph, MPGAN's "lfc"), ``disc_pool`` (the discriminator averages its last node features
+    over the real nodes, then one linear layer and a sigmoid, MPGAN's "dea"); ``self_loops`` adds the
+    v = w edge to every sum (MPGAN's default). ``compile`` and ``amp`` (bfloat16 autocast) take effect on
+    CUDA only.
     """
 
     num_nodes: int = 30
@@ -65,6 +70,9 @@ class GraphGANConfig:
     gen_dropout: float = 0.0
     disc_dropout: float = 0.5
     gen_mask: bool = False
+    global_noise: int = 0
+    disc_pool: bool = False
+    self_loops: bool = False
     lr_d: float = 1e-5
     lr_g: float = 3e-5
     compile: bool = True
@@ -78,6 +86,8 @@ class GraphGANConfig:
         if not 1 <= self.coords <= smallest:
             raise ValueError(f"GraphGANConfig.coords = {self.coords} must be between 1 and the smallest "
                              f"node size ({smallest}): the distances use the first `coords` node features")
+        if self.global_noise < 0:
+            raise ValueError(f"GraphGANConfig.global_noise = {self.global_noise} must be >= 0 (0: per-node noise)")
         if self.latent_std <= 0:
             raise ValueError(f"GraphGANConfig.latent_std = {self.latent_std} must be > 0")
         for key in ("gen_dropout", "disc_dropout"):
@@ -96,6 +106,11 @@ CONFIGS: dict[str, GraphGANConfig] = {
     "mnist_small": GraphGANConfig(num_nodes=100, gen_iters=1, disc_iters=1,
                                   edge_layers=(64, 128), node_layers=(256, 256)),
     "mnist_large": GraphGANConfig(num_nodes=100, gen_iters=2, disc_iters=2, **_JET_MLPS),
+    # MPGAN's gluon-jet model (its final_models/mplfc_g settings): same MLPs, masking, global noise,
+    # pooled discriminator, self-loops, latent std 0.2, learning rates 3e-5 (D) and 1e-5 (G).
+    "jets_mpgan": GraphGANConfig(num_nodes=30, gen_iters=2, disc_iters=2, **_JET_MLPS, gen_mask=True,
+                                 global_noise=128, disc_pool=True, self_loops=True, latent_std=0.2,
+                                 lr_d=3e-5, lr_g=1e-5),
 }
 
 
@@ -120,10 +135,12 @@ def pairwise_distance(coords: Tensor) -> Tensor:
 
 
 def edge_weights(mask: Tensor | None, batch: int, num_nodes: int, device: torch.device,
-                 dtype: torch.dtype = torch.float32) -> Tensor:
-    """Adjacency a[b, v, w] in {0, 1}, [B, N, N]: w sends to v; no self-loops; masked-out nodes
-    (``mask`` [B, N] False) neither send nor receive."""
-    adj = 1.0 - torch.eye(num_nodes, device=device, dtype=dtype)
+                 dtype: torch.dtype = torch.float32, self_loops: bool = False) -> Tensor:
+    """Adjacency a[b, v, w] in {0, 1}, [B, N, N]: w sends to v; v to itself only with ``self_loops``;
+    masked-out nodes (``mask`` [B, N] False) neither send nor receive."""
+    adj = torch.ones(num_nodes, num_nodes, device=device, dtype=dtype)
+    if not self_loops:
+        adj = adj - torch.eye(num_nodes, device=device, dtype=dtype)
     if mask is None:
         return adj.expand(batch, num_nodes, num_nodes)
     m = mask.to(dtype)
@@ -435,6 +452,7 @@ class MPNet(nn.Module):
     def __init__(self, in_size: int, out_size: int, iters: int, config: GraphGANConfig,
                  dropout: float) -> None:
         super().__init__()
+        self.self_loops = config.self_loops
         sizes = [in_size] + [config.hidden_size] * (iters - 1) + [out_size]
         self.layers = nn.ModuleList(
             DenseMPLayer(a, b, config.edge_layers, config.node_layers, config.coords,
@@ -442,38 +460,66 @@ class MPNet(nn.Module):
 
     def forward(self, h: Tensor, mask: Tensor | None = None) -> Tensor:
         """Node features [B, N, out_size] from ``h`` [B, N, in_size] and optional node ``mask`` [B, N]."""
-        adj = edge_weights(mask, h.shape[0], h.shape[1], h.device, h.dtype)
+        adj = edge_weights(mask, h.shape[0], h.shape[1], h.device, h.dtype, self.self_loops)
         for layer in self.layers:
             h = layer(h, adj)
         return h
 
 
 class Generator(nn.Module):
-    """Latent noise z [B, N, latent_size] (and optional mask [B, N]) -> node features [B, N, F] in (-1, 1)."""
+    """Latent noise z (and optional mask [B, N]) -> node features [B, N, F] in (-1, 1).
+
+    z is per-node noise [B, N, latent_size], or with ``config.global_noise`` one vector [B, global_noise]
+    per graph that a linear layer maps to the latent node features.
+    """
 
     def __init__(self, config: GraphGANConfig) -> None:
         super().__init__()
+        self.noise_shape = (config.global_noise,) if config.global_noise else (config.num_nodes, config.latent_size)
+        self.latent_map = (nn.Linear(config.global_noise, config.num_nodes * config.latent_size)
+                           if config.global_noise else None)
         self.net = MPNet(config.latent_size, config.node_features, config.gen_iters, config,
                          config.gen_dropout)
 
+    def latent_nodes(self, z: Tensor) -> Tensor:
+        """The latent node features [B, N, latent_size] of noise ``z``."""
+        if self.latent_map is None:
+            return z
+        return self.latent_map(z).view(z.shape[0], -1, self.net.layers[0].in_size)
+
     def forward(self, z: Tensor, mask: Tensor | None = None) -> Tensor:
-        x = torch.tanh(self.net(z, mask))
+        x = torch.tanh(self.net(self.latent_nodes(z), mask))
         return x if mask is None else x * mask.unsqueeze(-1).to(x.dtype)
 
 
 class Discriminator(nn.Module):
-    """Node features [B, N, F] (and optional mask [B, N]) -> probability of being real [B]."""
+    """Node features [B, N, F] (and optional mask [B, N]) -> probability of being real [B].
+
+    The paper's readout: one sigmoid per node, averaged over the real nodes. With ``config.disc_pool``
+    (MPGAN): hidden_size features per node, LeakyReLU, averaged over the real nodes, a linear layer, sigmoid.
+    """
 
     def __init__(self, config: GraphGANConfig) -> None:
         super().__init__()
-        self.net = MPNet(config.node_features, 1, config.disc_iters, config, config.disc_dropout)
+        out = config.hidden_size if config.disc_pool else 1
+        self.net = MPNet(config.node_features, out, config.disc_iters, config, config.disc_dropout)
+        self.slope = config.leaky_slope
+        self.readout = nn.Linear(config.hidden_size, 1) if config.disc_pool else None
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        p = torch.sigmoid(self.net(x, mask)[..., 0])
-        if mask is None:
-            return p.mean(dim=1)
-        m = mask.to(p.dtype)
-        return (p * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
+        h = self.net(x, mask)
+        if self.readout is None:
+            return masked_mean(torch.sigmoid(h[..., 0]), mask)
+        pooled = masked_mean(F.leaky_relu(h, self.slope), mask)
+        return torch.sigmoid(self.readout(pooled)[..., 0])
+
+
+def masked_mean(values: Tensor, mask: Tensor | None) -> Tensor:
+    """Mean of ``values`` [B, N, ...] over the nodes where ``mask`` [B, N] is True (all if None) -> [B, ...]."""
+    if mask is None:
+        return values.mean(dim=1)
+    m = mask.to(values.dtype).view(*mask.shape, *(1,) * (values.dim() - 2))
+    return (values * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
 
 
 def count_mask(z: Tensor, counts: Tensor) -> Tensor:
@@ -542,12 +588,12 @@ class GraphGANTask:
         With ``config.gen_mask`` the real-node ``counts`` [n] are required.
         """
         cfg = self.config
-        z = cfg.latent_std * torch.randn(n, cfg.num_nodes, cfg.latent_size, device=self.device)
+        z = cfg.latent_std * torch.randn(n, *self.generator.noise_shape, device=self.device)
         mask = None
         if cfg.gen_mask:
             if counts is None:
                 raise ValueError("GraphGANTask.sample needs `counts` (real nodes per graph) with gen_mask")
-            mask = count_mask(z, counts.to(self.device))
+            mask = count_mask(self.generator.latent_nodes(z), counts.to(self.device))
         with self._autocast():
             x = self.generator(z, mask)
         return x.float(), mask
