@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -18,7 +19,7 @@ from hepgraph.evaluation.gan import (JetSettings, aim, clip_negative_pt, evaluat
 from hepgraph.models.monet import MODEL_NAME, MoNet, MoNetConfig, checkpoint_meta
 from hepgraph.plots import ratio_with_errors
 from hepgraph.plots.gan import digit_grid, jet_feature_plot, rasterise, training_curves
-from hepgraph.stages import evaluate_gan, plot_gan
+from hepgraph.stages import evaluate_gan, plot_gan, summarize_gan
 from hepgraph.train.checkpoint import model_states, save_checkpoint
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -222,6 +223,52 @@ def test_evaluate_stage_real_mnist_digits(tmp_path: Path, digits: tuple[np.ndarr
         evaluate_gan.main([*args, "--digit", "3", "--classifier", str(tmp_path / "missing.pt")])
     with pytest.raises(SystemExit):
         evaluate_gan.main(args)  # image graphs need --digit
+
+
+def test_summarize_stage_puts_runs_side_by_side(tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]) -> None:
+    rng = np.random.default_rng(6)
+    real = write_jets(tmp_path / "test.parquet", *toy_jets(400, rng), generated=False)
+    train = write_jets(tmp_path / "train.parquet", *toy_jets(400, rng), generated=False)
+    gan = tmp_path / "gan"
+    for run, width in (("jetnet_g", 0.1), ("jetnet_g_mpgan", 0.2)):  # the second generates jets twice as wide
+        gen = write_jets(tmp_path / f"{run}.parquet", *toy_jets(300, rng, width), generated=True)
+        evaluate_gan.main(["--kind", "jets", "--real", str(real), "--real-train", str(train), "--generated", str(gen),
+                           "--dataset", "jetnet_g", "--output-json", str(gan / run / "metrics.json"),
+                           "--output-md", str(gan / run / "summary.md"), "--w1-table", "100:20", *FAST_STAGE])
+    images, labels = digits
+    threes = sparse_graphs(images[labels == 3][:200])
+    mnist = {}
+    for name, rows in (("real", slice(0, 100)), ("gen", slice(100, 200))):
+        mnist[name] = write_table(tmp_path / f"{name}.parquet", "image_graphs",
+                                  {"nodes": threes[0][rows], "mask": threes[1][rows], "label": np.full(100, 3)}, {})
+    evaluate_gan.main(["--kind", "image_graphs", "--real", str(tmp_path / "real.parquet"), "--generated",
+                       str(tmp_path / "gen.parquet"), "--digit", "3", "--dataset", "mnist_sparse", "--classifier",
+                       str(small_classifier(tmp_path / "classifier.pt")), "--num-eval-samples", "500",
+                       "--output-json", str(gan / "mnist_sparse_3" / "metrics.json"),
+                       "--output-md", str(gan / "mnist_sparse_3" / "summary.md")])
+
+    runs = ["jetnet_g", "jetnet_g_mpgan", "mnist_sparse_3"]
+    summarize_gan.main(["--metrics", *(str(gan / run / "metrics.json") for run in runs),
+                        "--output-md", str(gan / "runs.md"), "--output-csv", str(gan / "runs.csv")])
+    table = pd.read_csv(gan / "runs.csv")
+    assert sorted(set(table["run"])) == runs
+    w1 = table[table["n"] == 100].set_index(["run", "score"])
+    assert w1.loc[("jetnet_g", "w1_eta_rel"), "match"] and not w1.loc[("jetnet_g_mpgan", "w1_eta_rel"), "match"]
+    assert w1.loc[("jetnet_g_mpgan", "w1_eta_rel"), "real_vs_gen"] > 10 * w1.loc[("jetnet_g", "w1_eta_rel"),
+                                                                                 "real_vs_gen"]
+    assert set(table[table["run"] == "jetnet_g"]["score"]) == {
+        "w1_eta_rel", "w1_phi_rel", "w1_pt_rel", "w1_m_over_pt", "w1m", "w1p", "w1efp", "fpd", "kpd"}
+    gfd = json.loads((gan / "mnist_sparse_3" / "metrics.json").read_text())["gfd"]
+    assert table.set_index(["run", "score"]).loc[("mnist_sparse_3", "gfd"), "real_vs_gen"] == pytest.approx(
+        gfd["real_vs_gen"])
+    markdown = (gan / "runs.md").read_text()
+    good = json.loads((gan / "jetnet_g" / "metrics.json").read_text())
+    assert f"| jetnet_g | {sum(good['w1_table'][0]['match'].values())} of 4 |" in markdown
+    assert f"Mean real-vs-generated GFD: {gfd['real_vs_gen']:.3g} over 1 digit(s); published mean best GFD " \
+           "over the ten digits: 0.52." in markdown
+    with pytest.raises(SystemExit):
+        summarize_gan.main(["--metrics", str(gan / "jetnet_g" / "metrics.json"), str(gan / "jetnet_g" / "metrics.json"),
+                            "--output-md", str(tmp_path / "x.md"), "--output-csv", str(tmp_path / "x.csv")])
 
 
 # --- plots -------------------------------------------------------------------------------------------------------

@@ -47,17 +47,19 @@ def test_lint_is_clean(tmp_path):
 
 def test_default_config_dry_run_covers_every_data_family(tmp_path):
     jobs = planned(cwd=tmp_path)
-    assert jobs["simulate_jets"] == 2 * 2 + 2 + 2 + 2  # jetnet g/t x 2 seeds, toptag qcd/top, qg q/g, calo q/g
+    assert jobs["simulate_jets"] == 2 * 3 + 2 + 2 + 2  # jetnet g/t x 3 seeds, toptag qcd/top, qg q/g, calo q/g
     assert jobs["simulate_tracking"] == 2
     assert jobs["prepare_mnist"] == 2 * 2 and jobs["prepare_tracking"] == 2 * 2
     assert jobs["split"] == 2 + 1 + 1 + 1 + 2 + 2  # jetnet_g, jetnet_t, toptag, qg, calo, mnist x2, trackml x2
     assert "download" not in jobs
+    assert jobs["train_gan"] == jobs["evaluate_gan"] == 2 and jobs["summarize_gan"] == 1  # jetnet_g, mnist_sparse_7
 
 
 @pytest.mark.parametrize(("override", "message"), [
     ("datasets: {toptag: {source: zenodo}}", "'zenodo' is not one of \\['simulate', 'download', 'path'\\]"),
     ("datasets: {jetnet: {classes: [gluon]}}", "'gluon' is not one of"),
     ("datasets: {mnist: {shard: 3}}", "Additional properties are not allowed \\('shard' was unexpected\\)"),
+    ("gan: {jet_models: [mpgan]}", "'mpgan' is not one of \\['jets', 'jets_mpgan'\\]"),
 ])
 def test_bad_config_names_the_key_or_value(tmp_path, override, message):
     (tmp_path / "bad.yaml").write_text(override + "\n")
@@ -131,6 +133,8 @@ def test_tiny_run_trains_evaluates_and_plots_the_gan(tiny_run):
         for png in ("samples.png", "training_curves.png"):
             assert (gan / run / "plots" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((gan / "mnist_sparse_7" / "metrics.json").read_text())["gfd"]["real_vs_gen"] >= 0
+    runs = (gan / "runs.md").read_text()
+    assert all(f"| {run} |" in runs for run in ("jetnet_g", "jetnet_g_mpgan", "mnist_sparse_7"))
     accuracy = json.loads((gan / "classifier" / "mnist_sparse" / "accuracy.json").read_text())
     assert 0.0 <= accuracy["accuracy"] <= 1.0
 
@@ -142,7 +146,7 @@ def test_rerun_only_what_changed(tiny_run):
 
     # one family's config: only that family's rules
     (tiny_run / "more.yaml").write_text("datasets: {toptag: {n_nodes: 20}}\ngan: {epochs: 2}\n")
-    gan_jobs = Counter(train_gan=3, generate_gan=3, evaluate_gan=3, plot_gan=3)
+    gan_jobs = Counter(train_gan=3, generate_gan=3, evaluate_gan=3, plot_gan=3, summarize_gan=1)
     assert planned("--configfile", "tiny.yaml", "more.yaml", cwd=tiny_run) == \
         Counter(prepare_jets=2, split=1, all=1) + gan_jobs
 

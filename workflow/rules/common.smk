@@ -222,3 +222,4 @@ def classifier_input(wildcards):
 TARGETS += [str(GAN_DIR / run / name) for run in GAN_RUNS
             for name in ("metrics.json", "summary.md", "plots/samples.png", "plots/training_curves.png")]
 TARGETS += [str(GAN_DIR / "classifier" / table / "accuracy.json") for table in GFD_CLASSIFIERS]
+TARGETS += [str(GAN_DIR / "runs.md")] if GAN_RUNS else []

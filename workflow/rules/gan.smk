@@ -175,3 +175,29 @@ rule plot_gan:
         "python -m hepgraph.stages.plot_gan --kind {params.kind} --real {input.real} --generated {input.generated}"
         " {params.digit} --samples {output.samples} --metrics-csv {input.metrics} --curves {output.curves}"
         " > {log} 2>&1"
+
+
+rule summarize_gan:
+    input:
+        metrics=expand(GAN_DIR / "{run}" / "metrics.json", run=GAN_RUNS),
+        code=code("stages/summarize_gan", "evaluation/gan"),
+    output:
+        md=report(GAN_DIR / "runs.md", category="Graph GAN", subcategory="all runs"),
+        csv=GAN_DIR / "runs.csv",
+    log:
+        LOGS / "summarize_gan.log",
+    benchmark:
+        BENCHMARKS / "summarize_gan.tsv"
+    params:
+        n=len(GAN_RUNS),
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        ENV
+    message:
+        "Putting the {params.n} graph GAN runs side by side"
+    shell:
+        "python -m hepgraph.stages.summarize_gan --metrics {input.metrics} --output-md {output.md}"
+        " --output-csv {output.csv} > {log} 2>&1"

@@ -306,3 +306,80 @@ def summary_markdown(result: Mapping) -> str:
     else:
         body = _image_graphs_markdown(result, pub)
     return "\n".join([*lines, "", *body, *_sources(pub)]) + "\n"
+
+
+# --- all runs side by side -------------------------------------------------------------------------------------
+
+def runs_table(results: Mapping[str, Mapping]) -> list[dict]:
+    """One flat row per (run, score[, N]) of the evaluations ``results`` {run: metrics.json content}.
+
+    Jets: each evaluated Table 2 row (score "w1_<feature>", with its N) and each JetNet score; MNIST graphs: the
+    node-feature W1 and the GFD. Row keys: run, dataset, digit, score, n, real_vs_real, real_vs_real_error,
+    real_vs_gen, real_vs_gen_error, match (None where not defined).
+    """
+    rows = []
+
+    def add(run: str, result: Mapping, score: str, rr: float | None, rr_err: float | None, rg: float | None,
+            rg_err: float | None, match: bool | None, n: int | None = None) -> None:
+        rows.append({"run": run, "dataset": result["dataset"], "digit": result.get("digit"), "score": score, "n": n,
+                     "real_vs_real": rr, "real_vs_real_error": rr_err, "real_vs_gen": rg,
+                     "real_vs_gen_error": rg_err, "match": match})
+
+    for run, result in results.items():
+        if result["kind"] == "jets":
+            for row in result["w1_table"]:
+                if "skipped" in row:
+                    continue
+                for f in TABLE_FEATURES:
+                    rr, rg = row["real_vs_real"][f], row["real_vs_gen"][f]
+                    add(run, result, f"w1_{f}", rr["mean"], rr["std"], rg["mean"], rg["std"], row["match"][f],
+                        row["n"])
+            for key, _, _ in _JETNET_ROWS:
+                s = result["jetnet"][key]
+                add(run, result, key, s["real_vs_real"]["value"], s["real_vs_real"]["error"],
+                    s["real_vs_gen"]["value"], s["real_vs_gen"]["error"], s["match"])
+        else:
+            w = result["node_w1"]
+            add(run, result, "w1_nodes", w["real_vs_real"]["value"], w["real_vs_real"]["error"],
+                w["real_vs_gen"]["value"], w["real_vs_gen"]["error"], w["match"])
+            if result["gfd"] is not None:
+                add(run, result, "gfd", result["gfd"]["real_vs_real"], None, result["gfd"]["real_vs_gen"], None, None)
+    return rows
+
+
+def runs_markdown(results: Mapping[str, Mapping]) -> str:
+    """Every run's headline numbers side by side: jets (Table 2 aim per N, JetNet scores) and the MNIST GFD per
+    digit with its mean over the digits beside the seed paper's mean best GFD."""
+    lines = ["# Graph GAN: all runs", ""]
+    jets = {run: r for run, r in results.items() if r["kind"] == "jets"}
+    if jets:
+        ns = sorted({row["n"] for r in jets.values() for row in r["w1_table"] if "skipped" not in row})
+        lines += ["## Jets", "",
+                  "Table 2 columns: features (of η_rel, φ_rel, pT_rel, m/pT) whose real-vs-generated W1 is within one "
+                  "standard deviation of real vs real at N jets. JetNet scores: real vs generated (real vs real).", "",
+                  "| run | " + " | ".join(f"Table 2, N = {n}" for n in ns) + " | "
+                  + " | ".join(f"{name} (× {scale})" for _, name, scale in _JETNET_ROWS) + " |",
+                  "|---|" + "---|" * len(ns) + "---:|" * len(_JETNET_ROWS)]
+        for run, r in jets.items():
+            by_n = {row["n"]: row for row in r["w1_table"] if "skipped" not in row}
+            cells = [f"{sum(by_n[n]['match'].values())} of {len(TABLE_FEATURES)}" if n in by_n else "n/a" for n in ns]
+            cells += [f"{_pm(r['jetnet'][key]['real_vs_gen'], float(scale))} "
+                      f"({_pm(r['jetnet'][key]['real_vs_real'], float(scale))})" for key, _, scale in _JETNET_ROWS]
+            lines.append(f"| {run} | " + " | ".join(cells) + " |")
+        lines.append("")
+    images = {run: r for run, r in results.items() if r["kind"] != "jets"}
+    for dataset in sorted({r["dataset"] for r in images.values()}):
+        runs = {run: r for run, r in images.items() if r["dataset"] == dataset}
+        lines += [f"## {dataset}", "", "| run | digit | GFD real vs real | GFD real vs generated |", "|---|---:|---:|---:|"]
+        gfds = []
+        for run, r in sorted(runs.items(), key=lambda item: item[1]["digit"]):
+            gfd = r["gfd"]
+            if gfd is not None:
+                gfds.append(gfd["real_vs_gen"])
+            rr, rg = ("n/a", "n/a") if gfd is None else (f"{gfd['real_vs_real']:.3g}", f"{gfd['real_vs_gen']:.3g}")
+            lines.append(f"| {run} | {r['digit']} | {rr} | {rg} |")
+        best = next(iter(runs.values()))["published"].get("mean_best_gfd", {}).get("values")
+        mean = f"{np.mean(gfds):.3g} over {len(gfds)} digit(s)" if gfds else "n/a"
+        lines += ["", f"Mean real-vs-generated GFD: {mean}; published mean best GFD over the ten digits: "
+                  f"{'–' if best is None else f'{best:.3g}'}.", ""]
+    return "\n".join(lines)
