@@ -12,7 +12,7 @@ GAN loss, RMSprop with learning rates 1e-5 (D) and 3e-5 (G). The ``jets_mpgan`` 
 its successor MPGAN (Kansal et al. 2021) changed: masking, global noise, a pooled readout, self-loops.
 
 Dropout (probability ``dropout``; the paper: 0.5 in D, none in G) follows every layer of f_e and f_n.
-Where the paper and the MPGAN reference code differ, this follows the paper: no self-loops (w != v),
+Where the paper and the MPGAN reference code differ, the paper's configurations follow the paper: no self-loops,
 a sigmoid per node before averaging (the code averages, then applies the sigmoid); the last f_n layer
 outputs only the features used (the code slices them from 32).
 
@@ -47,7 +47,7 @@ class GraphGANConfig:
 
     Layer tuples list hidden and output sizes of each MLP; its input size follows from the node sizes.
     The latent node features are Normal(0, ``latent_std``) (MPGAN uses 0.2).
-    Three switches give MPGAN's jet model (Kansal et al. 2021; the paper's model has them all off):
+    Four switches give MPGAN's jet model (Kansal et al. 2021; the paper's model has them all off):
     ``gen_mask`` (generator nodes beyond a per-graph particle count are padding, the counts taken from the
     real data), ``global_noise`` (> 0: the latent node features are a linear map of one Normal vector of
     this size per graph, MPGAN's "lfc"), ``disc_pool`` (the discriminator averages its last node features
