@@ -3,8 +3,8 @@
     python -m hepgraph.stages.generate_gan --checkpoint results/gan/jetnet_g/model.pt --n 2000 --label 0 \\
         --seed 1 --output results/gan/jetnet_g/generated.parquet
 
-Features are scaled back to physical units. Jets: negative generated pt_rel is set to 0 and such particles
-are masked (JetNet's correction of generated jets); unknown jet-level columns (pt, eta, mass) are NaN. With
+Features are mapped back to physical units; masked-out nodes are zero. Jets: a negative generated pt_rel
+(only possible when the training set has one) is set to 0 and the particle masked (JetNet's correction); unknown jet-level columns (pt, eta, mass) are NaN. With
 MPGAN-style masking the generator's own mask is kept, using real multiplicities drawn from ``--counts-from``.
 """
 
@@ -40,8 +40,10 @@ def generate(checkpoint: str, n: int, seed: int, device: torch.device,
             x, mask = task.sample(size, None if counts is None else counts[start:start + size])
             nodes.append(x.cpu())
             masks.append(torch.ones(x.shape[:2], dtype=torch.bool) if mask is None else mask.cpu())
-    scale = torch.tensor(ckpt["meta"]["scale"])
-    return (torch.cat(nodes) * scale).numpy(), torch.cat(masks).numpy()
+    meta = ckpt["meta"]
+    mask = torch.cat(masks)
+    nodes = (torch.cat(nodes) * torch.tensor(meta["scale"]) + torch.tensor(meta["shift"])) * mask.unsqueeze(-1)
+    return nodes.numpy(), mask.numpy()
 
 
 def main(argv: list[str] | None = None) -> None:

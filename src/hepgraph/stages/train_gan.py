@@ -5,9 +5,10 @@
         --checkpoint results/gan/jetnet_g/model.pt --metrics-csv results/gan/jetnet_g/metrics.csv
 
 The resumable state (last.pt, best.pt, metrics.csv) lives in ``--state-dir``: a killed job rerun with the same
-settings and code resumes there; other settings or an edited model start over. Node features are divided by
-their largest absolute value in the training set so that they fit the generator's tanh; the scale is stored
-in the checkpoint. The best epoch is chosen by W1M (jets, as MPGAN does) or by the node-feature W1 (images).
+settings and code resumes there; other settings or edited code start over. Node features are mapped linearly from
+their range in the training set onto the generator's tanh range [-1, 1] (JetNet's generators shift and scale
+them the same way), so that a generated pt_rel or intensity can never fall below the smallest real one; the
+``shift`` and ``scale`` that undo it are stored in the checkpoint. The best epoch is chosen by W1M (jets, as MPGAN does) or by the node-feature W1 (images).
 """
 
 from __future__ import annotations
@@ -45,21 +46,26 @@ def load_nodes(path: str, kind: str, digit: int | None) -> tuple[torch.Tensor, t
     return nodes, mask
 
 
+def feature_range(nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature (shift, scale) [F] of nodes [N, n, F]: (x - shift) / scale maps their range onto [-1, 1]."""
+    low, high = nodes.amin(dim=(0, 1)), nodes.amax(dim=(0, 1))
+    return (high + low) / 2, ((high - low) / 2).clamp_min(1e-6)
+
+
 def jet_w1m(real: np.ndarray, real_mask: np.ndarray, fake: np.ndarray, fake_mask: np.ndarray,
-            scale: np.ndarray) -> dict[str, float]:
+            shift: np.ndarray, scale: np.ndarray) -> dict[str, float]:
     """W1 of jet m/pT between validation and generated jets, in physical units (the best-epoch metric)."""
-    fake = fake * scale
-    fake[..., 2] = np.clip(fake[..., 2], 0.0, None)
-    score = w1m(real * scale, real_mask, fake, fake_mask & (fake[..., 2] > 0), np.random.default_rng(0),
+    score = w1m(real * scale + shift, real_mask, fake * scale + shift, fake_mask, np.random.default_rng(0),
                 num_eval_samples=len(real), num_batches=1)
     return {"w1m": score.value}
 
 
 def settings_fingerprint(config: graph_gan.GraphGANConfig, args: argparse.Namespace) -> dict:
-    """What defines a training run: model config, data, batch size, seed and the model code itself."""
-    code = hashlib.sha256(Path(graph_gan.__file__).read_bytes() + Path(loop.__file__).read_bytes()).hexdigest()
+    """What defines a training run: model config, data, batch size, seed and the code (model, loop, this stage)."""
+    sources = b"".join(Path(f).read_bytes() for f in (graph_gan.__file__, loop.__file__, __file__))
     return {"config": dataclasses.asdict(config), "kind": args.kind, "train": args.train, "val": args.val,
-            "digit": args.digit, "batch_size": args.batch_size, "seed": args.seed, "code": code[:16]}
+            "digit": args.digit, "batch_size": args.batch_size, "seed": args.seed,
+            "code": hashlib.sha256(sources).hexdigest()[:16]}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,26 +90,28 @@ def main(argv: list[str] | None = None) -> None:
 
     train_nodes, train_mask = load_nodes(args.train, args.kind, args.digit)
     val_nodes, val_mask = (t[:args.n_val] for t in load_nodes(args.val, args.kind, args.digit))
-    scale = train_nodes.abs().amax(dim=(0, 1)).clamp_min(1e-6)
+    shift, scale = feature_range(train_nodes)
     config = graph_gan_config(args.model, num_nodes=train_nodes.shape[1], node_features=train_nodes.shape[2],
                               **json.loads(args.set))
     meta = settings_fingerprint(config, args)
     state = Path(args.state_dir)
     loop.discard_if_changed(state, meta)
 
-    scale_np = scale.numpy()
-    metrics = (lambda *arrays: jet_w1m(*arrays, scale_np)) if args.kind == "jets" else None
+    units = {"shift": shift.numpy(), "scale": scale.numpy()}
+    metrics = (lambda *arrays: jet_w1m(*arrays, **units)) if args.kind == "jets" else None
     generator = torch.Generator().manual_seed(args.seed)
-    loader = DataLoader(TensorDataset(train_nodes / scale, train_mask), batch_size=args.batch_size, shuffle=True,
+    loader = DataLoader(TensorDataset((train_nodes - shift) / scale, train_mask), batch_size=args.batch_size,
+                        shuffle=True,
                         drop_last=len(train_nodes) > args.batch_size, generator=generator)
     log.info("%d training graphs of %d nodes, %d validation graphs; model %s %s", len(train_nodes),
              config.num_nodes, len(val_nodes), args.model, args.set)
-    result = loop.fit(lambda device: GraphGANTask(config, device, val_nodes / scale, val_mask, metrics=metrics),
+    result = loop.fit(lambda device: GraphGANTask(config, device, (val_nodes - shift) / scale, val_mask,
+                                                  metrics=metrics),
                       loader, epochs=args.epochs, checkpoint_dir=state, metrics_path=state / "metrics.csv",
                       seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
                       best_metric="w1m" if args.kind == "jets" else "w1_nodes", best_mode="min", meta=meta)
     best = load_checkpoint(result.best_checkpoint)
-    save_checkpoint(args.checkpoint, {**best, "meta": {**best["meta"], "scale": scale_np.tolist()}})
+    save_checkpoint(args.checkpoint, {**best, "meta": {**best["meta"], **{k: v.tolist() for k, v in units.items()}}})
     with atomic_output(args.metrics_csv) as tmp:
         shutil.copyfile(state / "metrics.csv", tmp)
     log.info("best epoch %s (%s = %.4g) -> %s", result.best_epoch, best["best"]["metric"], result.best_value,
