@@ -384,9 +384,9 @@ def test_train_and_generate_stages_give_jets_in_the_training_range(tmp_path) -> 
     jets = np.where(mask[..., None], jets, 0.0).astype(np.float32)
     kinematics = np.full(96, 1000.0, np.float32)
     table = tmp_path / "jets.parquet"
-    write_table(table, "jets", {"nodes": jets, "mask": mask, "label": np.zeros(96, np.int64), "jet_pt": kinematics,
-                                "jet_eta": kinematics, "jet_mass": kinematics, "n_constituents": counts.astype(np.int32)},
-                {"node_features": ["eta_rel", "phi_rel", "pt_rel"]})
+    columns = {"nodes": jets, "mask": mask, "label": np.zeros(96, np.int64), "jet_pt": kinematics,
+               "jet_eta": kinematics, "jet_mass": kinematics, "n_constituents": counts.astype(np.int32)}
+    write_table(table, "jets", columns, {"node_features": ["eta_rel", "phi_rel", "pt_rel"]})
     model = tmp_path / "model.pt"
     train_gan.main(["--kind", "jets", "--train", str(table), "--val", str(table), "--model", "jets",
                     "--set", json.dumps({"gen_mask": True, **TINY}), "--epochs", "1", "--batch-size", "32",

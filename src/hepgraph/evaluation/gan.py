@@ -370,7 +370,8 @@ def runs_markdown(results: Mapping[str, Mapping]) -> str:
     images = {run: r for run, r in results.items() if r["kind"] != "jets"}
     for dataset in sorted({r["dataset"] for r in images.values()}):
         runs = {run: r for run, r in images.items() if r["dataset"] == dataset}
-        lines += [f"## {dataset}", "", "| run | digit | GFD real vs real | GFD real vs generated |", "|---|---:|---:|---:|"]
+        lines += [f"## {dataset}", "", "| run | digit | GFD real vs real | GFD real vs generated |",
+                  "|---|---:|---:|---:|"]
         gfds = []
         for run, r in sorted(runs.items(), key=lambda item: item[1]["digit"]):
             gfd = r["gfd"]

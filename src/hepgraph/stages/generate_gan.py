@@ -4,8 +4,9 @@
         --seed 1 --output results/gan/jetnet_g/generated.parquet
 
 Features are mapped back to physical units; masked-out nodes are zero. Jets: a negative generated pt_rel
-(only possible when the training set has one) is set to 0 and the particle masked (JetNet's correction); unknown jet-level columns (pt, eta, mass) are NaN. With
-MPGAN-style masking the generator's own mask is kept, using real multiplicities drawn from ``--counts-from``.
+(possible only if the training set has one) is set to 0 and its particle masked (JetNet's correction);
+unknown jet-level columns (pt, eta, mass) are NaN. With MPGAN-style masking the generator's own mask is kept,
+using real multiplicities drawn from ``--counts-from``.
 """
 
 from __future__ import annotations

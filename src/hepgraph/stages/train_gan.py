@@ -5,10 +5,11 @@
         --checkpoint results/gan/jetnet_g/model.pt --metrics-csv results/gan/jetnet_g/metrics.csv
 
 The resumable state (last.pt, best.pt, metrics.csv) lives in ``--state-dir``: a killed job rerun with the same
-settings and code resumes there; other settings or edited code start over. Node features are mapped linearly from
-their range in the training set onto the generator's tanh range [-1, 1] (JetNet's generators shift and scale
-them the same way), so that a generated pt_rel or intensity can never fall below the smallest real one; the
-``shift`` and ``scale`` that undo it are stored in the checkpoint. The best epoch is chosen by W1M (jets, as MPGAN does) or by the node-feature W1 (images).
+settings and code resumes there; other settings or edited code start over. Node features are mapped linearly
+from their range in the training set onto the generator's tanh range [-1, 1] (JetNet's generators also shift
+pt_rel), so that a generated pt_rel or intensity cannot fall below the smallest real one; the ``shift`` and
+``scale`` that undo the map are stored in the checkpoint. The best epoch is chosen by W1M (jets, as MPGAN does)
+or by the node-feature W1 (images).
 """
 
 from __future__ import annotations
@@ -101,8 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     metrics = (lambda *arrays: jet_w1m(*arrays, **units)) if args.kind == "jets" else None
     generator = torch.Generator().manual_seed(args.seed)
     loader = DataLoader(TensorDataset((train_nodes - shift) / scale, train_mask), batch_size=args.batch_size,
-                        shuffle=True,
-                        drop_last=len(train_nodes) > args.batch_size, generator=generator)
+                        shuffle=True, drop_last=len(train_nodes) > args.batch_size, generator=generator)
     log.info("%d training graphs of %d nodes, %d validation graphs; model %s %s", len(train_nodes),
              config.num_nodes, len(val_nodes), args.model, args.set)
     result = loop.fit(lambda device: GraphGANTask(config, device, (val_nodes - shift) / scale, val_mask,
