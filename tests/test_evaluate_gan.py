@@ -21,33 +21,13 @@ from hepgraph.plots import ratio_with_errors
 from hepgraph.plots.gan import digit_grid, jet_feature_plot, rasterise, training_curves
 from hepgraph.stages import evaluate_gan, plot_gan, summarize_gan
 from hepgraph.train.checkpoint import model_states, save_checkpoint
+from jet_samples import toy_jets, write_jets
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SMALL = JetSettings(w1_grid=((100, 30), (400, 10), (2000, 5)), aim_n=400, num_eval_samples=800, num_batches=5,
                     fpd_min_samples=300, fpd_max_samples=600, fpd_batches=5, kpd_batch_size=300)
 FAST_STAGE = ["--num-eval-samples", "1000", "--fpd-samples", "300", "600", "--fpd-batches", "5",
               "--kpd-batch-size", "300"]
-
-
-def toy_jets(n_jets: int, rng: np.random.Generator, width: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """Jets of 5..30 particles: Gaussian (eta_rel, phi_rel) of ``width``, pt_rel exponential, summing to 1."""
-    n_real = rng.integers(5, 31, n_jets)
-    mask = np.arange(30)[None, :] < n_real[:, None]
-    pt = np.where(mask, rng.exponential(1.0, (n_jets, 30)), 0.0)
-    jets = np.stack([rng.normal(0.0, width, (n_jets, 30)), rng.normal(0.0, width, (n_jets, 30)),
-                     pt / pt.sum(axis=1, keepdims=True)], axis=-1)
-    return np.where(mask[..., None], jets, 0.0).astype(np.float32), mask
-
-
-def write_jets(path: Path, jets: np.ndarray, mask: np.ndarray, generated: bool) -> Path:
-    """A "jets" table; generated ones carry NaN jet kinematics, as the GAN's generate step writes them."""
-    n = len(jets)
-    kinematics = np.full(n, np.nan if generated else 1000.0, np.float32)
-    write_table(path, "jets", {"nodes": jets, "mask": mask, "label": np.zeros(n, np.int64), "jet_pt": kinematics,
-                               "jet_eta": kinematics, "jet_mass": kinematics,
-                               "n_constituents": mask.sum(axis=1).astype(np.int32)},
-                {"generated": generated, "node_features": ["eta_rel", "phi_rel", "pt_rel"]})
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +211,7 @@ def test_summarize_stage_puts_runs_side_by_side(tmp_path: Path, digits: tuple[np
     train = write_jets(tmp_path / "train.parquet", *toy_jets(400, rng), generated=False)
     gan = tmp_path / "gan"
     for run, width in (("jetnet_g", 0.1), ("jetnet_g_mpgan", 0.2)):  # the second generates jets twice as wide
-        gen = write_jets(tmp_path / f"{run}.parquet", *toy_jets(300, rng, width), generated=True)
+        gen = write_jets(tmp_path / f"{run}.parquet", *toy_jets(300, rng, width=width), generated=True)
         evaluate_gan.main(["--kind", "jets", "--real", str(real), "--real-train", str(train), "--generated", str(gen),
                            "--dataset", "jetnet_g", "--output-json", str(gan / run / "metrics.json"),
                            "--output-md", str(gan / run / "summary.md"), "--w1-table", "100:20", *FAST_STAGE])

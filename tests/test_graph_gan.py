@@ -10,9 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from hepgraph.data import mnist
-from hepgraph.data.tables import read_arrays, write_table
+from hepgraph.data.tables import read_arrays
 from hepgraph.models import graph_gan as gg
 from hepgraph.stages import generate_gan, train_gan
+from jet_samples import toy_jets, write_jets
 
 TINY = dict(latent_size=8, hidden_size=8, edge_layers=(16, 12), node_layers=(24,))
 
@@ -376,17 +377,9 @@ def test_feature_range_maps_the_training_range_onto_the_tanh_range() -> None:
 def test_train_and_generate_stages_give_jets_in_the_training_range(tmp_path) -> None:
     """One epoch of the masked variant on toy jets, then 50 generated jets in physical units: every generated
     feature inside the training range (pt_rel > 0 without clipping), padding zero, real multiplicities."""
-    rng = np.random.default_rng(0)
-    counts = rng.integers(10, 21, 96)
-    mask = np.arange(20)[None, :] < counts[:, None]
-    pt = np.where(mask, rng.exponential(1.0, (96, 20)), 0.0)
-    jets = np.stack([rng.normal(0, 0.1, (96, 20)), rng.normal(0, 0.1, (96, 20)), pt / pt.sum(1, keepdims=True)], -1)
-    jets = np.where(mask[..., None], jets, 0.0).astype(np.float32)
-    kinematics = np.full(96, 1000.0, np.float32)
-    table = tmp_path / "jets.parquet"
-    columns = {"nodes": jets, "mask": mask, "label": np.zeros(96, np.int64), "jet_pt": kinematics,
-               "jet_eta": kinematics, "jet_mass": kinematics, "n_constituents": counts.astype(np.int32)}
-    write_table(table, "jets", columns, {"node_features": ["eta_rel", "phi_rel", "pt_rel"]})
+    jets, mask = toy_jets(96, np.random.default_rng(0), n_nodes=20, min_particles=10)
+    counts = mask.sum(axis=1)
+    table = write_jets(tmp_path / "jets.parquet", jets, mask, generated=False)
     model = tmp_path / "model.pt"
     train_gan.main(["--kind", "jets", "--train", str(table), "--val", str(table), "--model", "jets",
                     "--set", json.dumps({"gen_mask": True, **TINY}), "--epochs", "1", "--batch-size", "32",

@@ -12,16 +12,7 @@ from scipy.stats import wasserstein_distance
 from hepgraph.metrics import efp
 from hepgraph.metrics.distances import frechet_distance, mmd_poly, w1
 from hepgraph.metrics.jets import (TABLE_FEATURES, fpd, jet_mass_over_pt, kpd, w1_table, w1efp, w1m, w1p)
-
-
-def toy_jets(n_jets: int, rng: np.random.Generator, eta_shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Jets of 5..30 particles: Gaussian (eta_rel, phi_rel) of width 0.1, pt_rel exponential, summing to 1."""
-    n_real = rng.integers(5, 31, n_jets)
-    mask = np.arange(30)[None, :] < n_real[:, None]
-    pt = np.where(mask, rng.exponential(1.0, (n_jets, 30)), 0.0)
-    jets = np.stack([rng.normal(eta_shift, 0.1, (n_jets, 30)), rng.normal(0.0, 0.1, (n_jets, 30)),
-                     pt / pt.sum(axis=1, keepdims=True)], axis=-1)
-    return np.where(mask[..., None], jets, 0.0).astype(np.float32), mask
+from jet_samples import toy_jets
 
 
 def shuffled_and_padded(jets: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
