@@ -297,3 +297,15 @@ def test_discard_if_changed_keeps_a_resumable_run_and_drops_a_changed_one(tmp_pa
                                         "best": None})
     assert not discard_if_changed(state, {"lr": 1e-3, "sizes": (1, 2)}) and (state / "last.pt").exists()
     assert discard_if_changed(state, {"lr": 1e-4, "sizes": (1, 2)}) and not state.exists()
+
+
+def test_code_fingerprint_changes_with_the_sources(tmp_path):
+    from hepgraph.train.loop import code_fingerprint
+
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text("x = 1\n")
+    b.write_text("y = 2\n")
+    before = code_fingerprint(a, b)
+    assert len(before) == 16 and code_fingerprint(a, b) == before
+    b.write_text("y = 3\n")
+    assert code_fingerprint(a, b) != before

@@ -24,9 +24,10 @@ from torch.utils.data import DataLoader, TensorDataset
 from hepgraph.data.tables import read_dense, read_meta
 from hepgraph.device import pick_device
 from hepgraph.io import atomic_output
+from hepgraph.models import monet
 from hepgraph.models.monet import (MoNetConfig, MoNetTask, accuracy, apply_batched, checkpoint_meta,
                                    load_classifier)
-from hepgraph.train.loop import discard_if_changed, fit
+from hepgraph.train import loop
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +76,13 @@ def main(argv: list[str] | None = None) -> None:
              len(train[0]), len(val[0]), len(test[0]), train[0].shape[1], device)
     loader = DataLoader(TensorDataset(*train), batch_size=args.batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(args.seed))
-    meta = checkpoint_meta(config, batch_size=args.batch_size, train=read_meta(args.train),
-                           n_train=len(train[0]))
-    discard_if_changed(args.checkpoint_dir, meta)
-    result = fit(lambda dev: MoNetTask(config, dev, val=val), loader, epochs=args.epochs,
-                 checkpoint_dir=args.checkpoint_dir, metrics_path=args.metrics_csv, seed=args.seed,
-                 device=device, best_metric="accuracy", best_mode="max", meta=meta)
+    code = loop.code_fingerprint(monet.__file__, loop.__file__, __file__)
+    meta = checkpoint_meta(config, batch_size=args.batch_size, train=read_meta(args.train), n_train=len(train[0]),
+                           code=code)
+    loop.discard_if_changed(args.checkpoint_dir, meta)
+    result = loop.fit(lambda dev: MoNetTask(config, dev, val=val), loader, epochs=args.epochs,
+                      checkpoint_dir=args.checkpoint_dir, metrics_path=args.metrics_csv, seed=args.seed,
+                      device=device, best_metric="accuracy", best_mode="max", meta=meta)
 
     model = load_classifier(result.best_checkpoint, device)
     total, per_digit = accuracy(apply_batched(model, model, test[0], test[1]), test[2], config.n_classes)

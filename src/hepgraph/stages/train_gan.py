@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import logging
 import shutil
@@ -63,10 +62,9 @@ def jet_w1m(real: np.ndarray, real_mask: np.ndarray, fake: np.ndarray, fake_mask
 
 def settings_fingerprint(config: graph_gan.GraphGANConfig, args: argparse.Namespace) -> dict:
     """What defines a training run: model config, data, batch size, seed and the code (model, loop, this stage)."""
-    sources = b"".join(Path(f).read_bytes() for f in (graph_gan.__file__, loop.__file__, __file__))
     return {"config": dataclasses.asdict(config), "kind": args.kind, "train": args.train, "val": args.val,
             "digit": args.digit, "batch_size": args.batch_size, "seed": args.seed,
-            "code": hashlib.sha256(sources).hexdigest()[:16]}
+            "code": loop.code_fingerprint(graph_gan.__file__, loop.__file__, __file__)}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,6 +13,7 @@ the end; it embeds the best epoch's weights, so that one atomic write keeps both
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import math
@@ -93,6 +94,12 @@ def _batch_size(batch: Any) -> int:
 def _normalise(meta: Mapping[str, Any] | None) -> dict[str, Any]:
     """``meta`` as plain JSON types (tuples become lists), so that saved and current settings compare."""
     return json.loads(json.dumps(dict(meta or {}), sort_keys=True, default=str))
+
+
+def code_fingerprint(*sources: str | Path) -> str:
+    """The first 16 hex digits of the SHA-256 of the files ``sources``: put it in a run's ``meta`` so that
+    edited training code starts over instead of resuming (see :func:`discard_if_changed`)."""
+    return hashlib.sha256(b"".join(Path(f).read_bytes() for f in sources)).hexdigest()[:16]
 
 
 def discard_if_changed(checkpoint_dir: str | Path, meta: Mapping[str, Any]) -> bool:
