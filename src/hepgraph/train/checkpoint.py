@@ -10,7 +10,7 @@ in resumable checkpoints, ``optimizers`` {name: state_dict}, ``rng`` (see :func:
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,20 +51,21 @@ def restore_rng_state(state: Mapping[str, Any], generator: torch.Generator | Non
         generator.set_state(state["generator"])
 
 
-def _cpu_copy(state: Any) -> Any:
-    """Detached CPU copies of the tensors in a (nested) state dict."""
-    if isinstance(state, torch.Tensor):
-        return state.detach().to("cpu", copy=True)
-    if isinstance(state, Mapping):
-        return {k: _cpu_copy(v) for k, v in state.items()}
-    if isinstance(state, (list, tuple)):
-        return type(state)(_cpu_copy(v) for v in state)
-    return state
+def map_tensors(fn: Callable[[torch.Tensor], Any], value: Any) -> Any:
+    """``value`` with ``fn`` applied to every tensor in it, also inside mappings, lists and tuples."""
+    if isinstance(value, torch.Tensor):
+        return fn(value)
+    if isinstance(value, Mapping):
+        return {k: map_tensors(fn, v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(map_tensors(fn, v) for v in value)
+    return value
 
 
 def model_states(models: Mapping[str, nn.Module]) -> dict[str, dict[str, torch.Tensor]]:
     """CPU copies of the models' state dicts (a snapshot that later training does not change)."""
-    return {name: _cpu_copy(model.state_dict()) for name, model in models.items()}
+    return {name: map_tensors(lambda t: t.detach().to("cpu", copy=True), model.state_dict())
+            for name, model in models.items()}
 
 
 def save_checkpoint(path: str | Path, payload: Mapping[str, Any]) -> None:

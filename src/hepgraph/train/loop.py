@@ -31,7 +31,7 @@ from torch import nn
 
 from hepgraph.device import pick_device
 from hepgraph.io import atomic_output
-from hepgraph.train.checkpoint import (capture_rng_state, load_checkpoint, load_states, model_states,
+from hepgraph.train.checkpoint import (capture_rng_state, load_checkpoint, load_states, map_tensors, model_states,
                                        restore_rng_state, save_checkpoint)
 
 log = logging.getLogger(__name__)
@@ -70,17 +70,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def to_device(batch: Any, device: torch.device) -> Any:
-    """``batch`` with every tensor (also inside tuples, lists and dicts) moved to ``device``."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, Mapping):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, device) for v in batch)
-    return batch
 
 
 def _batch_size(batch: Any) -> int:
@@ -195,9 +184,7 @@ def fit(make_task: Callable[[torch.device], Task], loader: Iterable, *, epochs: 
         load_states(last_path, ckpt["optimizers"], task.optimizers)
         epoch, step, best, best_models = ckpt["epoch"], ckpt["step"], ckpt["best"], ckpt["best_models"]
         restore_rng_state(ckpt["rng"], generator)
-        if best_models is not None:
-            save_checkpoint(best_path, {"epoch": best["epoch"], "step": None, "models": best_models,
-                                        "meta": meta, "best": best})
+        _save_best(best_path, best, best_models, meta)
         log.info("resuming from %s after epoch %d (step %d)", last_path, epoch, step)
     else:  # a fresh start: nothing of an older run may be resumed or reported later
         last_path.unlink(missing_ok=True)
@@ -213,7 +200,7 @@ def fit(make_task: Callable[[torch.device], Task], loader: Iterable, *, epochs: 
     for epoch in range(epoch + 1, epochs + 1):
         start, sums, steps, samples = time.perf_counter(), {}, 0, 0
         for index, batch in enumerate(loader):
-            batch = to_device(batch, dev)
+            batch = map_tensors(lambda t: t.to(dev, non_blocking=True), batch)
             metrics = {k: float(v) for k, v in task.train_step(batch).items()}
             step += 1
             bad = _nonfinite(metrics)
@@ -256,13 +243,18 @@ def fit(make_task: Callable[[torch.device], Task], loader: Iterable, *, epochs: 
                 "optimizers": {k: o.state_dict() for k, o in task.optimizers.items()},
                 "rng": capture_rng_state(generator), "meta": meta, "best": best, "best_models": best_models,
             })
-            if best_models is not None:
-                save_checkpoint(best_path, {"epoch": best["epoch"], "step": None, "models": best_models,
-                                            "meta": meta, "best": best})
+            _save_best(best_path, best, best_models, meta)
     return FitResult(epoch=epoch, last_checkpoint=last_path,
                      best_checkpoint=best_path if best_models is not None else None,
                      best_value=None if best is None else best["value"],
                      best_epoch=None if best is None else best["epoch"])
+
+
+def _save_best(path: Path, best: Mapping[str, Any] | None, models: Mapping[str, Any] | None,
+               meta: Mapping[str, Any]) -> None:
+    """Write the best epoch's ``models`` as checkpoint ``path`` (nothing while there is no best epoch)."""
+    if models is not None:
+        save_checkpoint(path, {"epoch": best["epoch"], "step": None, "models": models, "meta": meta, "best": best})
 
 
 def _last_good(path: Path) -> str:
