@@ -151,7 +151,7 @@ rule plot_gan:
         generated=GAN_DIR / "{run}" / "generated.parquet",
         real=lambda w: GRAPHS / GAN_RUNS[w.run]["table"] / "test.parquet",
         metrics=GAN_DIR / "{run}" / "metrics.csv",
-        code=code("stages/plot_gan", "plots/__init__", "plots/gan", "data/tables"),
+        code=code("stages/plot_gan", "plots/__init__", "plots/gan", "evaluation/gan", "data/tables"),
     output:
         samples=report(GAN_DIR / "{run}" / "plots" / "samples.png", category="Graph GAN", subcategory="{run}"),
         curves=report(GAN_DIR / "{run}" / "plots" / "training_curves.png", category="Graph GAN",

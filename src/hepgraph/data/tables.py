@@ -191,6 +191,24 @@ def read_dense(path: str | Path, kind: str, columns: Sequence[str] | None = None
     return {name: torch.from_numpy(array) for name, array in read_arrays(path, kind, columns).items()}
 
 
+def read_nodes(path: str | Path, kind: str, label: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes [N, n, F] and mask [N, n] of a fixed-size graph table; with ``label``, only the graphs labelled with it.
+
+    An empty result is an error that names the table (and the labels it has).
+    """
+    arrays = read_arrays(path, kind, ["nodes", "mask"] if label is None else ["nodes", "mask", "label"])
+    nodes, mask = arrays["nodes"], arrays["mask"]
+    if label is not None:
+        keep = arrays["label"] == label
+        if not keep.any():
+            raise ValueError(f"{path} has no graphs with label {label} (labels present: "
+                             f"{sorted(set(arrays['label'].tolist()))}); check the digit or class asked for")
+        nodes, mask = nodes[keep], mask[keep]
+    if len(nodes) == 0:
+        raise ValueError(f"{path} has no rows; rerun the step that writes it")
+    return nodes, mask
+
+
 def read_graphs(path: str | Path, kind: str) -> list["torch_geometric.data.Data"]:
     """Read a table as PyTorch Geometric graphs without edges, one per row; batch them with a PyG DataLoader.
 

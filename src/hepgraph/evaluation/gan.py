@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from hepgraph.data.tables import read_arrays
 from hepgraph.metrics.efp import efps_d_le_4
 from hepgraph.metrics.jets import (PARTICLE_FEATURES, TABLE_FEATURES, Score, W1Score, fpd, kpd, w1_table, w1efp,
                                    w1m, w1p)
@@ -40,21 +39,6 @@ class JetSettings:
     fpd_max_samples: int = 50_000
     fpd_batches: int = 20
     kpd_batch_size: int = 5_000
-
-
-def load_graphs(path: str | Path, kind: str, digit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes [N, n, 3] and mask [N, n] of a table; with ``digit``, only the graphs labelled with it."""
-    arrays = read_arrays(path, kind, ["nodes", "mask"] if digit is None else ["nodes", "mask", "label"])
-    nodes, mask = arrays["nodes"], arrays["mask"]
-    if digit is not None:
-        keep = arrays["label"] == digit
-        if not keep.any():
-            raise ValueError(f"{path} has no graphs with label {digit} (labels present: "
-                             f"{sorted(set(arrays['label'].tolist()))}); check --digit")
-        nodes, mask = nodes[keep], mask[keep]
-    if len(nodes) == 0:
-        raise ValueError(f"{path} has no rows; rerun the step that writes it")
-    return nodes, mask
 
 
 def clip_negative_pt(jets: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int]:

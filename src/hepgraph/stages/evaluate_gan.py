@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from hepgraph.data.tables import read_nodes
 from hepgraph.evaluation import published
 from hepgraph.evaluation.gan import (PAPER_W1_GRID, JetSettings, clip_negative_pt, evaluate_image_graphs,
-                                     evaluate_jets, load_graphs, split_halves, summary_markdown)
+                                     evaluate_jets, split_halves, summary_markdown)
 from hepgraph.io import atomic_output
 
 log = logging.getLogger(__name__)
@@ -85,10 +86,10 @@ def main(argv: list[str] | None = None) -> None:
                                 "classifier first, or leave out --classifier")
 
     rng = np.random.default_rng(args.seed)
-    real, real_mask = load_graphs(args.real, args.kind, args.digit)
-    gen, gen_mask = load_graphs(args.generated, args.kind, args.digit)
+    real, real_mask = read_nodes(args.real, args.kind, args.digit)
+    gen, gen_mask = read_nodes(args.generated, args.kind, args.digit)
     if args.real_train:
-        baseline, baseline_mask = load_graphs(args.real_train, args.kind, args.digit)
+        baseline, baseline_mask = read_nodes(args.real_train, args.kind, args.digit)
         baseline_name = args.real_train
     else:
         a, b = split_halves(len(real), rng)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from hepgraph.evaluation.gan import clip_negative_pt, load_graphs
+from hepgraph.data.tables import read_nodes
+from hepgraph.evaluation.gan import clip_negative_pt
 from hepgraph.plots.gan import digit_grid, jet_feature_plot, training_curves
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     if bool(args.metrics_csv) != bool(args.curves):
         parser.error("--metrics-csv and --curves go together")
 
-    real, real_mask = load_graphs(args.real, args.kind, args.digit)
-    gen, gen_mask = load_graphs(args.generated, args.kind, args.digit)
+    real, real_mask = read_nodes(args.real, args.kind, args.digit)
+    gen, gen_mask = read_nodes(args.generated, args.kind, args.digit)
     path = args.samples
     if args.kind == "jets":
         gen, n_clipped = clip_negative_pt(gen, gen_mask)

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from hepgraph.data.tables import read_dense
+from hepgraph.data.tables import read_nodes
 from hepgraph.io import atomic_output
 from hepgraph.metrics.jets import w1m
 from hepgraph.models import graph_gan
@@ -34,16 +34,6 @@ from hepgraph.train import loop
 from hepgraph.train.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
-
-
-def load_nodes(path: str, kind: str, digit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nodes [N, n, F] and mask [N, n] of a table, only graphs of ``digit`` when given."""
-    table = read_dense(path, kind, ["nodes", "mask", "label"])
-    keep = slice(None) if digit is None else table["label"] == digit
-    nodes, mask = table["nodes"][keep], table["mask"][keep]
-    if len(nodes) == 0:
-        raise ValueError(f"{path} holds no graphs{'' if digit is None else f' of digit {digit}'}")
-    return nodes, mask
 
 
 def feature_range(nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,8 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    train_nodes, train_mask = load_nodes(args.train, args.kind, args.digit)
-    val_nodes, val_mask = (t[:args.n_val] for t in load_nodes(args.val, args.kind, args.digit))
+    train_nodes, train_mask = map(torch.from_numpy, read_nodes(args.train, args.kind, args.digit))
+    val_nodes, val_mask = (torch.from_numpy(t[:args.n_val]) for t in read_nodes(args.val, args.kind, args.digit))
     shift, scale = feature_range(train_nodes)
     config = graph_gan_config(args.model, num_nodes=train_nodes.shape[1], node_features=train_nodes.shape[2],
                               **json.loads(args.set))
