@@ -1,4 +1,4 @@
-"""Atomic outputs: a killed job never leaves a file or directory that looks complete."""
+"""Atomic outputs (a killed job never leaves a file or directory that looks complete) and the error for unreadable inputs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,23 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+
+TABLE_FIX = "delete it and rerun the workflow step that writes it (snakemake --cores N {path})"
+RAW_FIX = ("re-download it (or copy it again) and check its size and checksum; if this workflow simulated it, "
+           "delete it and rerun the step that writes it (snakemake --cores N {path})")
+
+
+class UnreadableFileError(ValueError):
+    """A file that exists but cannot be read (truncated, corrupted or damaged); the message names it, where, and the fix.
+
+    ``fix`` is a template with ``{path}``: :data:`TABLE_FIX` for files this workflow writes, :data:`RAW_FIX` for
+    raw inputs.
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str, fix: str) -> None:
+        self.path = Path(path)
+        super().__init__(f"{self.path}: {problem}; the file is damaged or incomplete: {fix.format(path=self.path)}")
 
 
 def _umask() -> int:

@@ -18,12 +18,18 @@ tracking_events    event_id int64 [E]; per event, lists over hits: hit_id int64,
 
 Every file carries, under the schema metadata key ``hepgraph``, a JSON object with the table ``kind``,
 ``schema_version``, the ``hepgraph_version`` that wrote it and the caller's provenance ``meta``.
+
+Tables are written in row groups of ~32 MiB from batches of rows (:class:`TableWriter`, :func:`write_table`) and
+can be read a row group at a time (:func:`iter_batches`), so no stage needs a whole table in memory. Pages carry
+CRC checksums, verified when read: a damaged file raises ``hepgraph.io.UnreadableFileError`` naming the file, the
+row group and the fix, instead of decoding to wrong numbers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hepgraph import __version__
-from hepgraph.io import atomic_output
+from hepgraph.io import TABLE_FIX, UnreadableFileError, atomic_output
 
 if TYPE_CHECKING:
     import torch
@@ -107,8 +113,16 @@ def _to_numpy(arrow: pa.ChunkedArray | pa.Array, col: Column) -> np.ndarray | li
     return np.require(arrow.to_numpy(zero_copy_only=False), col.dtype, "W").reshape(shape)
 
 
-def write_table(path: str | Path, kind: str, columns: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
-    """Validate ``columns`` against the schema of ``kind`` and write them atomically as a zstd parquet table."""
+def _row_shape(arrow_type: pa.DataType) -> tuple[int, ...]:
+    shape = []
+    while pa.types.is_fixed_size_list(arrow_type):
+        shape.append(arrow_type.list_size)
+        arrow_type = arrow_type.value_type
+    return tuple(shape)
+
+
+def _batch_table(path: Path, kind: str, columns: Mapping[str, Any]) -> pa.Table:
+    """One batch of rows as an Arrow table, after checking its columns against the schema of ``kind``."""
     schema = _schema(kind)
     missing, extra = set(schema) - set(columns), set(columns) - set(schema)
     if missing or extra:
@@ -116,16 +130,93 @@ def write_table(path: str | Path, kind: str, columns: Mapping[str, Any], meta: M
     lengths = {name: len(values) for name, values in columns.items()}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"{kind} table {path}: columns differ in number of rows: {lengths}")
-    arrays = {name: _to_arrow(name, col, columns[name]) for name, col in schema.items()}
-    if "mask" in arrays and np.shape(columns["mask"])[1:] != np.shape(columns["nodes"])[1:2]:
+    if "mask" in schema and np.shape(columns["mask"])[1:] != np.shape(columns["nodes"])[1:2]:
         raise ValueError(f"{kind} table {path}: mask shape {np.shape(columns['mask'])} does not match "
                          f"nodes shape {np.shape(columns['nodes'])}")
-    header = {"kind": kind, "schema_version": SCHEMA_VERSION, "hepgraph_version": __version__, "meta": dict(meta)}
-    table = pa.table(arrays).replace_schema_metadata({META_KEY: json.dumps(header).encode()})
-    rows = max(len(table), 1)
-    row_group = max(1, min(rows, int(ROW_GROUP_BYTES * rows / max(table.nbytes, 1))))
-    with atomic_output(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd", row_group_size=row_group)
+    return pa.table({name: _to_arrow(name, col, columns[name]) for name, col in schema.items()})
+
+
+class TableWriter:
+    """Write a table of ``kind`` batch by batch, in row groups of ~``ROW_GROUP_BYTES``, all or nothing.
+
+        with TableWriter(path, "jets", meta) as out:
+            for batch in batches:
+                out.write(batch)
+
+    Rows go to a hidden temporary file beside ``path`` as row groups fill, so memory holds about one row group;
+    the file is renamed onto ``path`` only when the block ends without an error (see ``hepgraph.io.atomic_output``).
+    Every batch is checked against the schema and must have the per-row shapes of the first.
+    """
+
+    def __init__(self, path: str | Path, kind: str, meta: Mapping[str, Any]) -> None:
+        _schema(kind)
+        self.path, self.kind, self.rows = Path(path), kind, 0
+        header = {"kind": kind, "schema_version": SCHEMA_VERSION, "hepgraph_version": __version__, "meta": dict(meta)}
+        self._metadata = {META_KEY: json.dumps(header).encode()}
+        self._writer: pq.ParquetWriter | None = None
+        self._pending: list[pa.Table] = []
+        self._stack = contextlib.ExitStack()
+
+    def __enter__(self) -> TableWriter:
+        self._tmp = self._stack.enter_context(atomic_output(self.path))
+        self._stack.callback(self._close)
+        return self
+
+    def __exit__(self, *exc: Any) -> bool:
+        if exc[0] is None:
+            try:
+                if self._writer is None:
+                    raise ValueError(f"{self.kind} table {self.path}: no batch was written; a table needs at least "
+                                     "one batch of columns (it may have zero rows)")
+                self._flush(final=True)
+            except BaseException as err:
+                self._stack.__exit__(type(err), err, err.__traceback__)
+                raise
+        return self._stack.__exit__(*exc)
+
+    def write(self, columns: Mapping[str, Any]) -> None:
+        """Append one batch: a mapping of every column of the kind to its values for the batch's rows."""
+        table = _batch_table(self.path, self.kind, columns)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._tmp, table.schema.with_metadata(self._metadata), compression="zstd",
+                                            write_page_checksum=True)
+        elif not table.schema.equals(self._writer.schema, check_metadata=False):
+            name = next(f.name for f in table.schema if f.type != self._writer.schema.field(f.name).type)
+            raise ValueError(f"{self.kind} table {self.path}: column {name!r} has per-row shape "
+                             f"{list(_row_shape(table.schema.field(name).type))} in this batch but "
+                             f"{list(_row_shape(self._writer.schema.field(name).type))} in earlier ones; "
+                             "all rows of a table need the same shape")
+        self._pending.append(table)
+        self.rows += len(table)
+        self._flush(final=False)
+
+    def _close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    def _flush(self, final: bool) -> None:
+        """Write the pending rows as full row groups (with ``final``, all of them) and keep the rest pending."""
+        pending = pa.concat_tables(self._pending)
+        if not final and pending.nbytes < ROW_GROUP_BYTES:
+            return
+        group = max(1, int(ROW_GROUP_BYTES * len(pending) / max(pending.nbytes, 1)))
+        done = len(pending) if final else len(pending) // group * group
+        if done:
+            self._writer.write_table(pending.slice(0, done), row_group_size=group)
+        self._pending = [pending.slice(done)]
+
+
+def write_table(path: str | Path, kind: str, columns: Mapping[str, Any] | Iterable[Mapping[str, Any]],
+                meta: Mapping[str, Any]) -> int:
+    """Write a zstd parquet table of ``kind`` atomically and return its number of rows.
+
+    ``columns`` is one batch (a mapping of every column to its values) or an iterable of batches, which are
+    written as they come (see :class:`TableWriter`), so a generator of batches is never held whole.
+    """
+    with TableWriter(path, kind, meta) as out:
+        for batch in [columns] if isinstance(columns, Mapping) else columns:
+            out.write(batch)
+    return out.rows
 
 
 def read_header(path: str | Path) -> dict[str, Any]:
@@ -136,8 +227,9 @@ def read_header(path: str | Path) -> dict[str, Any]:
                                 f"(snakemake --cores N {path})")
     try:
         metadata = pq.read_schema(path).metadata or {}
-    except pa.ArrowInvalid as err:
-        raise ValueError(f"{path} is not a readable parquet file ({err}); delete it and rerun the workflow") from err
+    except (OSError, pa.ArrowException) as err:
+        raise UnreadableFileError(path, f"not a readable parquet file ({type(err).__name__}: {err})",
+                                  TABLE_FIX) from err
     if META_KEY not in metadata:
         raise ValueError(f"{path} is not a hepgraph table (no '{META_KEY.decode()}' schema metadata); "
                          "write it with hepgraph.data.tables.write_table")
@@ -149,8 +241,9 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return read_header(path)["meta"]
 
 
-def read_table(path: str | Path, kind: str, columns: Sequence[str] | None = None) -> pa.Table:
-    """Read a table after checking that it is of ``kind`` with this schema version and the expected columns."""
+def _open_table(path: str | Path, kind: str, columns: Sequence[str] | None) -> tuple[pq.ParquetFile, list[str]]:
+    """The open file of a table, after checking that it is of ``kind`` with this schema version, and the columns
+    to read (``columns`` or all), after checking that they exist with the schema's types."""
     schema = _schema(kind)
     header = read_header(path)
     if header["kind"] != kind or header["schema_version"] != SCHEMA_VERSION:
@@ -160,19 +253,69 @@ def read_table(path: str | Path, kind: str, columns: Sequence[str] | None = None
     unknown = set(wanted) - set(schema)
     if unknown:
         raise ValueError(f"{kind} tables have no columns {sorted(unknown)}; columns: {', '.join(schema)}")
-    table = pq.read_table(path, columns=wanted)
+    try:
+        file = pq.ParquetFile(path, page_checksum_verification=True)
+    except (OSError, pa.ArrowException) as err:
+        raise UnreadableFileError(path, f"not a readable parquet file ({type(err).__name__}: {err})",
+                                  TABLE_FIX) from err
     for name in wanted:
-        expected = pa.large_list(pa.from_numpy_dtype(np.dtype(schema[name].dtype))) if schema[name].ragged else None
-        leaf = table.schema.field(name).type
-        depth = 0
-        while pa.types.is_fixed_size_list(leaf):
-            leaf, depth = leaf.value_type, depth + 1
-        ok = (table.schema.field(name).type == expected) if expected is not None else (
-            depth == schema[name].ndim and leaf == pa.from_numpy_dtype(np.dtype(schema[name].dtype)))
+        found = file.schema_arrow.field(name).type if name in file.schema_arrow.names else None
+        leaf = found
+        while leaf is not None and pa.types.is_fixed_size_list(leaf):
+            leaf = leaf.value_type
+        dtype = pa.from_numpy_dtype(np.dtype(schema[name].dtype))
+        ok = found == pa.large_list(dtype) if schema[name].ragged else (
+            found is not None and len(_row_shape(found)) == schema[name].ndim and leaf == dtype)
         if not ok:
-            raise ValueError(f"{path}: column {name!r} has type {table.schema.field(name).type}, which does not "
-                             f"match the {kind} schema; rerun the preprocessing step that writes it")
-    return table
+            file.close()
+            raise ValueError(f"{path}: column {name!r} has type {found}, which does not match the {kind} schema; "
+                             "rerun the preprocessing step that writes it")
+    return file, wanted
+
+
+def _read_row_group(file: pq.ParquetFile, path: str | Path, index: int, columns: list[str]) -> pa.Table:
+    try:
+        return file.read_row_group(index, columns=columns)
+    except (OSError, pa.ArrowException) as err:
+        raise UnreadableFileError(path, f"row group {index} of {file.num_row_groups} cannot be read "
+                                  f"({type(err).__name__}: {err})", TABLE_FIX) from err
+
+
+def read_table(path: str | Path, kind: str, columns: Sequence[str] | None = None) -> pa.Table:
+    """Read a table after checking that it is of ``kind`` with this schema version and the expected columns."""
+    file, wanted = _open_table(path, kind, columns)
+    with file:
+        parts = [_read_row_group(file, path, index, wanted) for index in range(file.num_row_groups)]
+        return pa.concat_tables(parts) if parts else file.schema_arrow.empty_table().select(wanted)
+
+
+def table_rows(path: str | Path, kind: str) -> int:
+    """The number of rows of a table of ``kind`` (from its footer, reading no data)."""
+    file, _ = _open_table(path, kind, None)
+    with file:
+        return file.metadata.num_rows
+
+
+def iter_batches(path: str | Path, kind: str, columns: Sequence[str] | None = None,
+                 batch_rows: int | None = None) -> Iterator[Arrays]:
+    """Stream a table as numpy batches (as :func:`read_arrays` gives them) of ``batch_rows`` rows or, by default,
+    one row group, in row order; memory holds one row group. The kind and columns are checked before the first batch.
+    """
+    if batch_rows is not None and batch_rows < 1:
+        raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
+    file, wanted = _open_table(path, kind, columns)
+    schema = _schema(kind)
+
+    def batches() -> Iterator[Arrays]:
+        with file:
+            for index in range(file.num_row_groups):
+                table = _read_row_group(file, path, index, wanted)
+                step = batch_rows or max(len(table), 1)
+                for start in range(0, len(table), step):
+                    part = table.slice(start, step)
+                    yield {name: _to_numpy(part.column(name), schema[name]) for name in wanted}
+
+    return batches()
 
 
 def read_arrays(path: str | Path, kind: str, columns: Sequence[str] | None = None) -> Arrays:

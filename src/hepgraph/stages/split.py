@@ -1,15 +1,23 @@
-"""Merge the preprocessed shards of one dataset and write deterministic train/val/test tables."""
+"""Merge the preprocessed shards of one dataset and write deterministic train/val/test tables, streaming.
+
+Rows are assigned to the splits from their global index (shards in the order given) and a seeded permutation
+of all indices; the shards are then read a row group at a time and each row is written to its split in
+order, so memory holds one row group per table, whatever the size of the dataset.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 
 import numpy as np
 
-from hepgraph.data.tables import concat_arrays, read_arrays, read_meta, take_rows, write_table
+from hepgraph.data.tables import TableWriter, iter_batches, read_meta, table_rows, take_rows
 
 log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
 
 
 def split_indices(n: int, fractions: tuple[float, float, float], seed: int) -> list[np.ndarray]:
@@ -30,20 +38,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--inputs", nargs="+", required=True, help="preprocessed shard tables")
     parser.add_argument("--fractions", nargs=3, type=float, default=(0.7, 0.15, 0.15), metavar=("TRAIN", "VAL", "TEST"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train", required=True)
-    parser.add_argument("--val", required=True)
-    parser.add_argument("--test", required=True)
+    parser.add_argument("--batch-rows", type=int, help="rows read at a time (default: one row group)")
+    for name in SPLITS:
+        parser.add_argument(f"--{name}", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    arrays = concat_arrays([read_arrays(path, args.kind) for path in args.inputs])
-    n = len(next(iter(arrays.values())))
+    n = sum(table_rows(path, args.kind) for path in args.inputs)
+    if n == 0:
+        raise ValueError(f"the inputs {args.inputs} hold no rows: rerun the steps that write them")
+    assignment = np.empty(n, np.int8)  # split of every row, by global row index
+    for k, index in enumerate(split_indices(n, tuple(args.fractions), args.seed)):
+        assignment[index] = k
     sources = [{"file": path, "meta": read_meta(path)} for path in args.inputs]
-    parts = split_indices(n, tuple(args.fractions), args.seed)
-    for name, path, index in zip(("train", "val", "test"), (args.train, args.val, args.test), parts):
-        meta = {"split": name, "fractions": list(args.fractions), "seed": args.seed, "sources": sources}
-        write_table(path, args.kind, take_rows(arrays, index), meta)
-        log.info("%s: %d of %d rows -> %s", name, len(index), n, path)
+    with contextlib.ExitStack() as stack:  # all three tables are written, or none
+        outs = [stack.enter_context(TableWriter(getattr(args, name), args.kind, {
+            "split": name, "fractions": list(args.fractions), "seed": args.seed, "sources": sources}))
+            for name in SPLITS]
+        start = 0
+        for path in args.inputs:
+            for batch in iter_batches(path, args.kind, batch_rows=args.batch_rows):
+                rows = assignment[start:start + len(next(iter(batch.values())))]
+                for k, out in enumerate(outs):
+                    out.write(take_rows(batch, np.flatnonzero(rows == k)))
+                start += len(rows)
+    for name, out in zip(SPLITS, outs):
+        log.info("%s: %d of %d rows -> %s", name, out.rows, n, out.path)
 
 
 if __name__ == "__main__":
