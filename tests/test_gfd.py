@@ -19,7 +19,7 @@ from hepgraph.metrics.gfd import activation_statistics, gfd, gfd_from_model
 from hepgraph.models.monet import (CUTOFF, DenseGMMConv, MoNet, MoNetConfig, gather_nodes, knn_adjacency,
                                    load_classifier, match_clusters, max_pool, neighbour_lists,
                                    pseudo_coordinates)
-from hepgraph.stages import train_classifier
+from hepgraph.stages import train_gfd_classifier
 from hepgraph.train.checkpoint import save_checkpoint
 
 N_NODES = 100
@@ -164,15 +164,15 @@ def test_padding_never_changes_real_graphs(digits) -> None:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, digits) -> Path:
-    """The train_classifier stage run on real digit tables (600 training digits); returns its output dir."""
+    """The train_gfd_classifier stage run on real digit tables (600 training digits); returns its output dir."""
     out = tmp_path_factory.mktemp("classifier")
     for name, (nodes, mask, label) in digits.items():
         write_table(out / f"{name}.parquet", "image_graphs", {"nodes": nodes, "mask": mask, "label": label},
                     {"source": "bundled", "graph": "sparse", "split": name})
-    train_classifier.main([
+    train_gfd_classifier.main([
         "--train", str(out / "train.parquet"), "--val", str(out / "val.parquet"),
         "--test", str(out / "test.parquet"), "--epochs", str(EPOCHS), "--batch-size", "8", "--seed", "0",
-        "--k", str(K), "--lr", "3e-3", "--checkpoint-dir", str(out / "ckpt"),
+        "--k", str(K), "--lr", "3e-3", "--state-dir", str(out / "ckpt"), "--model", str(out / "model.pt"),
         "--metrics-csv", str(out / "metrics.csv"), "--output-json", str(out / "accuracy.json"), "--device", "cpu"])
     return out
 
@@ -194,7 +194,7 @@ def test_training_beats_chance_on_held_out_digits(trained: Path, digits) -> None
 @pytest.fixture(scope="module")
 def features(trained: Path, digits) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Activation statistics of held-out real digits (two halves of 200) and of noisy copies of the first half."""
-    model = load_classifier(trained / "ckpt" / "best.pt")
+    model = load_classifier(trained / "model.pt")
     nodes, mask, _ = digits["test"]
     noise = np.random.default_rng(5).standard_normal(nodes[:200].shape) * [1, 1, 0]  # on x and y of real nodes
     sets = {"a": (nodes[:200], mask[:200]), "b": (nodes[200:], mask[200:]),
@@ -205,7 +205,7 @@ def features(trained: Path, digits) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 def test_gfd_of_a_set_with_itself_is_zero(trained: Path, digits, features) -> None:
     nodes, mask, _ = digits["test"]
-    same = gfd(nodes[:200], mask[:200], nodes[:200], mask[:200], trained / "ckpt" / "best.pt")
+    same = gfd(nodes[:200], mask[:200], nodes[:200], mask[:200], trained / "model.pt")
     assert abs(same) < 1e-4 * frechet_distance(*features["a"], *features["b"])
 
 
@@ -237,4 +237,4 @@ def test_bad_inputs_are_named(digits, tmp_path: Path) -> None:
     nodes, mask = np.zeros((2, 4, 3), np.float32), np.ones((2, 4), bool)
     write_table(tmp_path / "bad.parquet", "image_graphs", {"nodes": nodes, "mask": mask, "label": [3, 10]}, {})
     with pytest.raises(ValueError, match=r"bad.parquet: labels must be digits 0..9, found 3..10"):
-        train_classifier.load_graphs(tmp_path / "bad.parquet", 10)
+        train_gfd_classifier.load_graphs(tmp_path / "bad.parquet", 10)

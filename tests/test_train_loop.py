@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import itertools
 import random
 from collections.abc import Callable, Iterator
@@ -17,10 +18,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from hepgraph.data import mnist
-from hepgraph.device import pick_device
+from hepgraph.dependencies import imported_files
+from hepgraph.device import autocast, pick_device, to_device
 from hepgraph.models.graph_gan import GraphGANTask, graph_gan_config
-from hepgraph.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state
-from hepgraph.train.loop import FitResult, NonFiniteError, Task, fit
+from hepgraph.train.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from hepgraph.train.loop import (FitResult, NonFiniteError, Task, _batch_size, code_fingerprint, discard_if_changed,
+                                 fingerprint, fit, seed_everything)
 
 GAN = graph_gan_config("mnist_small", num_nodes=12, latent_size=8, hidden_size=8, edge_layers=(16, 12),
                        node_layers=(24,), lr_d=1e-3, lr_g=1e-3)
@@ -288,24 +291,143 @@ def test_pick_device() -> None:
 
 
 def test_discard_if_changed_keeps_a_resumable_run_and_drops_a_changed_one(tmp_path):
-    from hepgraph.train.checkpoint import save_checkpoint
-    from hepgraph.train.loop import discard_if_changed
-
     state = tmp_path / "state"
-    assert not discard_if_changed(state, {"lr": 1e-3})  # nothing there yet
-    save_checkpoint(state / "last.pt", {"epoch": 1, "step": 1, "models": {}, "meta": {"lr": 1e-3, "sizes": [1, 2]},
+    assert not discard_if_changed(state, {"lr": 1e-3}, epochs=1)  # nothing there yet
+    save_checkpoint(state / "last.pt", {"epoch": 2, "step": 1, "models": {}, "meta": {"lr": 1e-3, "sizes": [1, 2]},
                                         "best": None})
-    assert not discard_if_changed(state, {"lr": 1e-3, "sizes": (1, 2)}) and (state / "last.pt").exists()
-    assert discard_if_changed(state, {"lr": 1e-4, "sizes": (1, 2)}) and not state.exists()
+    assert not discard_if_changed(state, {"lr": 1e-3, "sizes": (1, 2)}, epochs=3) and (state / "last.pt").exists()
+    assert not discard_if_changed(state, {"lr": 1e-3, "sizes": (1, 2)}, epochs=2) and (state / "last.pt").exists()
+    assert discard_if_changed(state, {"lr": 1e-3, "sizes": (1, 2)}, epochs=1) and not state.exists()
+    save_checkpoint(state / "last.pt", {"epoch": 1, "step": 1, "models": {}, "meta": {"lr": 1e-3}, "best": None})
+    assert discard_if_changed(state, {"lr": 1e-4}, epochs=1) and not state.exists()
 
 
-def test_code_fingerprint_changes_with_the_sources(tmp_path):
-    from hepgraph.train.loop import code_fingerprint
+def test_fewer_epochs_are_refused_by_fit_and_start_over_in_a_workflow(tmp_path: Path, sevens) -> None:
+    train_gan(tmp_path / "long", sevens, epochs=4)
+    with pytest.raises(ValueError, match=r"last.pt is at epoch 4, past the 2 epoch\(s\) asked for; ask for at "
+                                         r"least 4, or delete .*ckpt to train 2 from scratch"):
+        train_gan(tmp_path / "long", sevens, epochs=2)
+    assert discard_if_changed(tmp_path / "long" / "ckpt", {"model": dataclasses.asdict(GAN)}, epochs=2)
+    shorter = train_gan(tmp_path / "long", sevens, epochs=2)
+    train_gan(tmp_path / "fresh", sevens, epochs=2)
+    assert shorter.epoch == 2 and len(read_csv(tmp_path / "long" / "metrics.csv")) == 2
+    assert_same_states(*(load_checkpoint(d / "ckpt" / "last.pt")["models"] for d in (tmp_path / "long",
+                                                                                       tmp_path / "fresh")))
 
-    a, b = tmp_path / "a.py", tmp_path / "b.py"
-    a.write_text("x = 1\n")
+
+def test_fingerprint_follows_the_content_and_code_fingerprint_the_imports(tmp_path):
+    a, b = tmp_path / "a.bin", tmp_path / "b.bin"
+    a.write_bytes(bytes(range(256)) * 5000)  # more than one 1 MiB block
     b.write_text("y = 2\n")
-    before = code_fingerprint(a, b)
-    assert len(before) == 16 and code_fingerprint(a, b) == before
+    before = fingerprint(a, b)
+    assert len(before) == 16 and fingerprint(a, b) == before
+    assert before == hashlib.sha256(a.read_bytes() + b.read_bytes()).hexdigest()[:16]
     b.write_text("y = 3\n")
-    assert code_fingerprint(a, b) != before
+    assert fingerprint(a, b) != before
+    assert code_fingerprint("hepgraph.stages.train_gan") == fingerprint(*imported_files("hepgraph.stages.train_gan"))
+
+
+class Graphs:
+    """Mean node feature of each graph, regressed by a one-layer GCN over PyTorch Geometric batches."""
+
+    def __init__(self, device: torch.device) -> None:
+        from torch_geometric.nn import GCNConv, global_mean_pool
+
+        self.conv, self.pool = GCNConv(2, 1).to(device), global_mean_pool
+        self.models = {"gcn": self.conv}
+        self.optimizers = {"adam": torch.optim.Adam(self.conv.parameters(), lr=0.05)}
+        self.schedulers = {"adam": torch.optim.lr_scheduler.StepLR(self.optimizers["adam"], step_size=1, gamma=0.5)}
+        self.graphs_seen = 0
+
+    def train_step(self, batch) -> dict[str, float]:
+        self.graphs_seen += batch.num_graphs
+        out = self.pool(self.conv(batch.x, batch.edge_index), batch.batch).squeeze(-1)
+        loss = F.mse_loss(out, batch.y)
+        self.optimizers["adam"].zero_grad()
+        loss.backward()
+        self.optimizers["adam"].step()
+        return {"mse": loss.item()}
+
+    def validate(self) -> dict[str, float]:
+        return {}
+
+
+def graph_loader(n: int = 24):
+    from torch_geometric.data import Data
+    from torch_geometric.loader import DataLoader as GraphLoader
+
+    rng = np.random.default_rng(1)
+    graphs = []
+    for size in rng.integers(3, 8, n):
+        x = torch.from_numpy(rng.normal(size=(size, 2)).astype(np.float32))
+        ring = torch.arange(size)
+        graphs.append(Data(x=x, edge_index=torch.stack([ring, (ring + 1) % size]), y=x.mean(0, keepdim=True)[:, 0]))
+    return GraphLoader(graphs, batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(2))
+
+
+def test_pyg_batches_are_moved_counted_and_scheduled(tmp_path: Path) -> None:
+    from torch_geometric.data import Batch
+
+    batch = next(iter(graph_loader()))
+    x = torch.zeros(3)
+    moved = to_device({"graphs": batch, "pair": (x, 3)}, torch.device("meta"))
+    assert isinstance(moved["graphs"], Batch) and moved["graphs"].x.is_meta and moved["graphs"].edge_index.is_meta
+    assert moved["pair"][0].is_meta and moved["pair"][1] == 3 and not x.is_meta
+    assert _batch_size(batch) == 8 and _batch_size([batch]) == 8 and _batch_size({"x": torch.zeros(5, 2)}) == 5
+
+    tasks = []
+    fit(lambda d: tasks.append(Graphs(d)) or tasks[-1], graph_loader(), epochs=3, checkpoint_dir=tmp_path / "ckpt",
+        metrics_path=tmp_path / "m.csv", device="cpu")
+    assert tasks[0].graphs_seen == 3 * 24
+    assert [float(r["lr_adam"]) for r in read_csv(tmp_path / "m.csv")] == [0.05, 0.025, 0.0125]
+    assert load_checkpoint(tmp_path / "ckpt" / "last.pt")["schedulers"]["adam"]["last_epoch"] == 3
+
+
+def test_scheduler_and_clipping_resume_exactly(tmp_path: Path) -> None:
+    def run(out: Path, epochs: int, kill_step: int | None = None) -> dict:
+        def make(d: torch.device) -> Graphs:
+            return Graphs(d)
+
+        fit(make if kill_step is None else killed_at(make, kill_step), graph_loader(), epochs=epochs,
+            checkpoint_dir=out, metrics_path=out / "m.csv", device="cpu", grad_clip_norm=0.05)
+        return load_checkpoint(out / "last.pt")
+
+    with pytest.raises(Killed):
+        run(tmp_path / "killed", 4, kill_step=8)  # epoch 3, batch 2 (3 batches per epoch)
+    resumed, full = run(tmp_path / "killed", 4), run(tmp_path / "full", 4)
+    for key in ("models", "optimizers", "schedulers"):
+        assert_same_states(resumed[key], full[key])
+    rows = read_csv(tmp_path / "full" / "m.csv")
+    assert without_time(read_csv(tmp_path / "killed" / "m.csv")) == without_time(rows)
+    assert all(float(r["train_grad_norm_adam"]) > 0.05 for r in rows)  # so clipping was active
+
+
+def test_clipping_bounds_the_step_of_plain_sgd(tmp_path: Path) -> None:
+    x, y = regression_data(16)
+    seed_everything(0)
+    start = torch.nn.utils.parameters_to_vector(Regression(torch.device("cpu"), x, y).model.parameters()).detach()
+    loader = [(x, 10 * y)]  # one batch: a large gradient
+    for clip in (None, 0.1):
+        out = tmp_path / str(clip)
+        fit(lambda d: Regression(d, x, y), loader, epochs=1, checkpoint_dir=out, metrics_path=out / "m.csv",
+            device="cpu", grad_clip_norm=clip)
+        after = torch.cat([t.flatten() for t in load_checkpoint(out / "last.pt")["models"]["mlp"].values()])
+        # SGD without momentum: the step is lr * gradient, its norm lr * ||g|| (lr 0.05)
+        step = float((after - start).norm())
+        if clip is None:
+            assert step > 0.05 * 0.1 * 10
+        else:
+            assert step == pytest.approx(0.05 * 0.1, rel=1e-4)
+            assert float(read_csv(out / "m.csv")[0]["train_grad_norm_sgd"]) > 0.1
+
+
+def test_autocast_is_bf16_on_gpus_only() -> None:
+    layer = nn.Linear(4, 4)
+    with autocast(torch.device("cpu")):
+        assert layer(torch.ones(2, 4)).dtype == torch.float32
+    if torch.cuda.is_available():
+        cuda = torch.device("cuda")
+        with autocast(cuda):
+            assert layer.to(cuda)(torch.ones(2, 4, device=cuda)).dtype == torch.bfloat16
+        with autocast(cuda, enabled=False):
+            assert layer(torch.ones(2, 4, device=cuda)).dtype == torch.float32

@@ -1,6 +1,10 @@
-"""The one way to pick a torch device."""
+"""The one way to pick a torch device and to move data to it."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -25,3 +29,27 @@ def pick_device(request: str = "auto") -> torch.device:
         why = "CUDA is not available on this machine" if n_gpus == 0 else f"only {n_gpus} GPU(s) are visible"
         raise ValueError(f"device {request!r} requested but {why}; use one of {', '.join(available)}")
     return device
+
+
+def to_device(value: Any, device: torch.device) -> Any:
+    """``value`` with every tensor, and every object with a ``.to(device)`` (PyTorch Geometric ``Data``/``Batch``),
+    moved to ``device``, also inside mappings, lists and tuples (named tuples keep their type). Containers are new;
+    PyG's ``.to`` moves the tensors of its objects in place."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device, non_blocking=True)
+    if isinstance(value, Mapping):
+        return {k: to_device(v, device) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [to_device(v, device) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    if callable(getattr(value, "to", None)):
+        return value.to(device)
+    return value
+
+
+def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """bf16 autocast for forward passes on a CUDA ``device`` if ``enabled``; a no-op on the CPU (where bf16 is
+    slower) or when disabled. bf16 keeps float32's range, so no gradient scaler (and no state to resume) is needed."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", torch.bfloat16)
+    return contextlib.nullcontext()

@@ -1,4 +1,5 @@
-"""Shared definitions: validated config, paths, the table registry, the Python command and the GPU policy."""
+"""What every family shares: the validated config, paths, the table registry, code inputs (`code`) and the GPU
+policy. A family's own runs and targets live in its own .smk."""
 
 import json
 import os
@@ -31,12 +32,13 @@ os.environ.update(PATH=os.pathsep.join([str(Path(sys.executable).parent), os.env
 sys.path.insert(0, str(SRC))
 
 from hepgraph.data import registry  # noqa: E402  (the remote files of downloadable datasets)
+from hepgraph.dependencies import imported_files  # noqa: E402
 
 
-def code(*modules):
-    """Source files of the package a rule runs, as inputs, so that editing them reruns the rule."""
-    root = SRC / "hepgraph"
-    return [os.path.relpath(root / f"{m}.py") for m in ("io", *modules)]
+def code(stage):
+    """Source files a rule runs, as inputs: the stage module ("stages/train_gan") and every module of the
+    package it imports, transitively, so that an edit of any of them reruns exactly the rules that use it."""
+    return [os.path.relpath(path) for path in imported_files("hepgraph." + stage.replace("/", "."))]
 
 
 def count_local_gpus():
@@ -67,8 +69,6 @@ DATA = config["datasets"]
 JETNET_CLASSES = ["g", "q", "t", "w", "z"]  # label of a JetNet class = its index here
 JET_FORMATS = {"jetnet": ("jetnet", "hdf5"), "toptag": ("toptag", "h5"), "qg": ("qg", "npz"),
                "calo": ("e2e", "parquet")}  # simulated datasets: (--format of simulate_jets, file extension)
-WRITER_MODULES = {"jetnet": "data/jet_formats", "toptag": "data/jet_formats", "qg": "data/jet_formats",
-                  "calo": "data/calo"}  # the module holding each simulated dataset's file writer
 PROCESSES = {"toptag": ["qcd", "top"], "qg": ["q", "g"], "calo": ["q", "g"]}
 TOPTAG_FILES = ["train.h5", "val.h5", "test.h5"]
 
@@ -166,60 +166,3 @@ def split_paths(table):
 
 
 TARGETS += [path for table in TABLES for path in split_paths(table)]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Graph GAN runs: one model per JetNet class and per MNIST graph kind and digit
-# ---------------------------------------------------------------------------------------------------------
-GAN = config["gan"]
-GAN_DIR = RESULTS / "gan"
-SMALL_MNIST_DIGITS = (2, 3, 4, 5, 7)  # digits the paper models with its smaller MLPs (Table 1)
-
-
-def gan_table(table, fix):
-    """A table a GAN trains on; stops with the config change that provides it."""
-    if table not in TABLES:
-        raise WorkflowError(f"the graph GAN needs table {table}, which is not preprocessed: {fix} in config.yaml")
-    return table
-
-
-def gan_runs():
-    runs = {}
-    for cls in GAN["jets"]:
-        table = gan_table(f"jetnet_{cls}", f"add {cls!r} to datasets.jetnet.classes")
-        for model in GAN["jet_models"]:  # the paper's "jets" runs as jetnet_<cls>, "jets_mpgan" as jetnet_<cls>_mpgan
-            run = table + model.removeprefix("jets")
-            runs[run] = dict(kind="jets", table=table, digit=None, model=model, label=JETNET_CLASSES.index(cls))
-    for graph in GAN["mnist"]["graphs"]:
-        table = gan_table(f"mnist_{graph}", f"add {graph!r} to datasets.mnist.graphs")
-        for digit in GAN["mnist"]["digits"]:
-            small = graph == "sparse" and digit in SMALL_MNIST_DIGITS
-            runs[f"{table}_{digit}"] = dict(kind="image_graphs", table=table, digit=digit, label=digit,
-                                            model="mnist_small" if small else "mnist_large")
-    return runs
-
-
-GAN_RUNS = gan_runs()
-GFD_CLASSIFIERS = sorted({run["table"] for run in GAN_RUNS.values() if run["kind"] == "image_graphs"})
-
-
-def digit_option(wildcards):
-    digit = GAN_RUNS[wildcards.run]["digit"]
-    return "" if digit is None else f"--digit {digit}"
-
-
-def classifier_option(wildcards, input):
-    return f"--classifier {input.classifier}" if "classifier" in input.keys() else ""
-
-
-def classifier_input(wildcards):
-    run = GAN_RUNS[wildcards.run]
-    if run["digit"] is None:
-        return {}
-    return {"classifier": str(GAN_DIR / "classifier" / run["table"] / "training" / "best.pt")}
-
-
-TARGETS += [str(GAN_DIR / run / name) for run in GAN_RUNS
-            for name in ("metrics.json", "summary.md", "plots/samples.png", "plots/training_curves.png")]
-TARGETS += [str(GAN_DIR / "classifier" / table / "accuracy.json") for table in GFD_CLASSIFIERS]
-TARGETS += [str(GAN_DIR / "runs.md")] if GAN_RUNS else []

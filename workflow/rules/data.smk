@@ -31,7 +31,7 @@ rule download:
 
 rule simulate_jets:
     input:
-        lambda w: code("stages/simulate_jets", "data/pythia", "data/kinematics", WRITER_MODULES[w.dataset]),
+        code("stages/simulate_jets"),
     output:
         RAW / "{dataset}" / "simulate" / "{process}_{seed}.{ext}",
     log:
@@ -62,7 +62,7 @@ rule simulate_jets:
 
 rule simulate_tracking:
     input:
-        code("stages/simulate_tracking", "data/tracking_sim", "data/trackml"),
+        code("stages/simulate_tracking"),
     output:
         directory(RAW / "trackml" / "simulate" / "{seed}"),
     log:
@@ -89,7 +89,7 @@ rule simulate_tracking:
 rule prepare_jets:
     input:
         raw=shard_input,
-        code=code("stages/prepare_jets", "data/jet_formats", "data/jet_graphs", "data/kinematics", "data/tables"),
+        code=code("stages/prepare_jets"),
     output:
         GRAPHS / "{table}" / "shards" / "{shard}.parquet",
     log:
@@ -118,7 +118,7 @@ rule prepare_jets:
 rule prepare_calo:
     input:
         raw=shard_input,
-        code=code("stages/prepare_calo", "data/calo", "data/tables"),
+        code=code("stages/prepare_calo"),
     output:
         GRAPHS / "{table}" / "shards" / "{shard}.parquet",
     log:
@@ -142,7 +142,7 @@ rule prepare_calo:
 rule prepare_mnist:
     input:
         raw=mnist_raw,
-        code=code("stages/prepare_mnist", "data/mnist", "data/tables"),
+        code=code("stages/prepare_mnist"),
     output:
         GRAPHS / "{table}" / "shards" / "{shard}.parquet",
     log:
@@ -172,7 +172,7 @@ rule prepare_mnist:
 rule prepare_tracking:
     input:
         raw=shard_input,
-        code=code("stages/prepare_tracking", "data/trackml", "data/kinematics", "data/tables"),
+        code=code("stages/prepare_tracking"),
     output:
         GRAPHS / "{table}" / "shards" / "{shard}.parquet",
     log:
@@ -199,7 +199,7 @@ rule prepare_tracking:
 rule split:
     input:
         shards=lambda w: expand(GRAPHS / w.table / "shards" / "{shard}.parquet", shard=TABLES[w.table]["shards"]),
-        code=code("stages/split", "data/tables"),
+        code=code("stages/split"),
     output:
         **{split: GRAPHS / "{table}" / f"{split}.parquet" for split in SPLITS},
     log:

@@ -1,30 +1,92 @@
-"""Graph GAN (Kansal et al. 2020): train -> generate -> evaluate against the published numbers -> plot."""
+"""Graph GAN (Kansal et al. 2020): train -> generate -> evaluate against the published numbers -> plot.
+
+The family's run registry lives here: one run per JetNet class and jet model, and per MNIST graph kind and digit;
+MNIST runs also train the MoNet classifier whose activations define the graph Frechet distance (GFD).
+"""
+
+import json
+
+GAN = config["gan"]
+GAN_DIR = RESULTS / "gan"
+GFD_DIR = GAN_DIR / "gfd_classifier"
+SMALL_MNIST_DIGITS = (2, 3, 4, 5, 7)  # digits the paper models with its smaller MLPs (Table 1)
+
+
+def gan_table(table, fix):
+    """A table a GAN trains on; stops with the config change that provides it."""
+    if table not in TABLES:
+        raise WorkflowError(f"the graph GAN needs table {table}, which is not preprocessed: {fix} in config.yaml")
+    return table
+
+
+def gan_runs():
+    runs = {}
+    for cls in GAN["jets"]:
+        table = gan_table(f"jetnet_{cls}", f"add {cls!r} to datasets.jetnet.classes")
+        for model in GAN["jet_models"]:  # the paper's "jets" runs as jetnet_<cls>, "jets_mpgan" as jetnet_<cls>_mpgan
+            run = table + model.removeprefix("jets")
+            runs[run] = dict(kind="jets", table=table, digit=None, model=model, label=JETNET_CLASSES.index(cls))
+    for graph in GAN["mnist"]["graphs"]:
+        table = gan_table(f"mnist_{graph}", f"add {graph!r} to datasets.mnist.graphs")
+        for digit in GAN["mnist"]["digits"]:
+            small = graph == "sparse" and digit in SMALL_MNIST_DIGITS
+            runs[f"{table}_{digit}"] = dict(kind="image_graphs", table=table, digit=digit, label=digit,
+                                            model="mnist_small" if small else "mnist_large")
+    return runs
+
+
+GAN_RUNS = gan_runs()
+GFD_TABLES = sorted({run["table"] for run in GAN_RUNS.values() if run["kind"] == "image_graphs"})
+
+
+def gan_table_file(split):
+    """Input function: the ``split`` table of a run's dataset."""
+    return lambda w: GRAPHS / GAN_RUNS[w.gan_run]["table"] / f"{split}.parquet"
+
+
+def digit_option(wildcards):
+    digit = GAN_RUNS[wildcards.gan_run]["digit"]
+    return "" if digit is None else f"--digit {digit}"
+
+
+def classifier_option(wildcards, input):
+    return f"--classifier {input.classifier}" if "classifier" in input.keys() else ""
+
+
+def classifier_input(wildcards):
+    run = GAN_RUNS[wildcards.gan_run]
+    return {} if run["digit"] is None else {"classifier": str(GFD_DIR / run["table"] / "model.pt")}
+
+
+TARGETS += [str(GAN_DIR / run / name) for run in GAN_RUNS
+            for name in ("metrics.json", "summary.md", "plots/samples.png", "plots/training_curves.png")]
+TARGETS += [str(GFD_DIR / table / "accuracy.json") for table in GFD_TABLES]
+TARGETS += [str(GAN_DIR / "runs.md")] if GAN_RUNS else []
 
 
 wildcard_constraints:
-    run="|".join(GAN_RUNS) or "(?!)",
+    gan_run="|".join(GAN_RUNS) or "(?!)",
 
 
 rule train_gan:
     input:
-        train=lambda w: GRAPHS / GAN_RUNS[w.run]["table"] / "train.parquet",
-        val=lambda w: GRAPHS / GAN_RUNS[w.run]["table"] / "val.parquet",
-        code=code("stages/train_gan", "models/graph_gan", "train/loop", "train/checkpoint", "metrics/jets",
-                  "data/tables"),
+        train=gan_table_file("train"),
+        val=gan_table_file("val"),
+        code=code("stages/train_gan"),
     output:
-        model=GAN_DIR / "{run}" / "model.pt",
-        metrics=GAN_DIR / "{run}" / "metrics.csv",
+        model=GAN_DIR / "{gan_run}" / "model.pt",
+        metrics=GAN_DIR / "{gan_run}" / "metrics.csv",
     log:
-        LOGS / "train_gan" / "{run}.log",
+        LOGS / "train_gan" / "{gan_run}.log",
     benchmark:
-        BENCHMARKS / "train_gan" / "{run}.tsv"
+        BENCHMARKS / "train_gan" / "{gan_run}.tsv"
     params:
-        kind=lambda w: GAN_RUNS[w.run]["kind"],
-        model=lambda w: GAN_RUNS[w.run]["model"],
+        kind=lambda w: GAN_RUNS[w.gan_run]["kind"],
+        model=lambda w: GAN_RUNS[w.gan_run]["model"],
         digit=digit_option,
         overrides=json.dumps(GAN["model_overrides"]),
         gan={k: GAN[k] for k in ("epochs", "batch_size", "n_val", "checkpoint_every", "seed")},
-        state=lambda w: GAN_DIR / w.run / "training",
+        state=lambda w: GAN_DIR / w.gan_run / "training",
     threads: 2
     resources:
         mem_mb=8000,
@@ -33,7 +95,7 @@ rule train_gan:
     conda:
         ENV
     message:
-        "Training the graph GAN {wildcards.run} ({params.model}, {params.gan[epochs]} epochs)"
+        "Training the graph GAN {wildcards.gan_run} ({params.model}, {params.gan[epochs]} epochs)"
     shell:
         "python -m hepgraph.stages.train_gan --kind {params.kind} --train {input.train} --val {input.val}"
         " {params.digit} --model {params.model} --set '{params.overrides}' --epochs {params.gan[epochs]}"
@@ -44,18 +106,18 @@ rule train_gan:
 
 rule generate_gan:
     input:
-        model=GAN_DIR / "{run}" / "model.pt",
-        counts=lambda w: GRAPHS / GAN_RUNS[w.run]["table"] / "test.parquet",
-        code=code("stages/generate_gan", "models/graph_gan", "train/checkpoint", "data/tables"),
+        model=GAN_DIR / "{gan_run}" / "model.pt",
+        counts=gan_table_file("test"),
+        code=code("stages/generate_gan"),
     output:
-        GAN_DIR / "{run}" / "generated.parquet",
+        GAN_DIR / "{gan_run}" / "generated.parquet",
     log:
-        LOGS / "generate_gan" / "{run}.log",
+        LOGS / "generate_gan" / "{gan_run}.log",
     benchmark:
-        BENCHMARKS / "generate_gan" / "{run}.tsv"
+        BENCHMARKS / "generate_gan" / "{gan_run}.tsv"
     params:
         n=GAN["n_generate"],
-        label=lambda w: GAN_RUNS[w.run]["label"],
+        label=lambda w: GAN_RUNS[w.gan_run]["label"],
         seed=GAN["seed"] + 1,
     threads: 2
     resources:
@@ -65,32 +127,32 @@ rule generate_gan:
     conda:
         ENV
     message:
-        "Generating {params.n} graphs with the graph GAN {wildcards.run}"
+        "Generating {params.n} graphs with the graph GAN {wildcards.gan_run}"
     shell:
         "python -m hepgraph.stages.generate_gan --checkpoint {input.model} --n {params.n} --label {params.label}"
         " --counts-from {input.counts} --seed {params.seed} --output {output} > {log} 2>&1"
 
 
-rule train_classifier:
+rule train_gfd_classifier:
     input:
         train=GRAPHS / "{table}" / "train.parquet",
         val=GRAPHS / "{table}" / "val.parquet",
         test=GRAPHS / "{table}" / "test.parquet",
-        code=code("stages/train_classifier", "models/monet", "train/loop", "train/checkpoint", "data/tables"),
+        code=code("stages/train_gfd_classifier"),
     output:
-        model=GAN_DIR / "classifier" / "{table}" / "training" / "best.pt",
-        accuracy=GAN_DIR / "classifier" / "{table}" / "accuracy.json",
-        metrics=GAN_DIR / "classifier" / "{table}" / "metrics.csv",
+        model=GFD_DIR / "{table}" / "model.pt",
+        accuracy=GFD_DIR / "{table}" / "accuracy.json",
+        metrics=GFD_DIR / "{table}" / "metrics.csv",
     log:
-        LOGS / "train_classifier" / "{table}.log",
+        LOGS / "train_gfd_classifier" / "{table}.log",
     benchmark:
-        BENCHMARKS / "train_classifier" / "{table}.tsv"
+        BENCHMARKS / "train_gfd_classifier" / "{table}.tsv"
     wildcard_constraints:
-        table="|".join(GFD_CLASSIFIERS) or "(?!)",
+        table="|".join(GFD_TABLES) or "(?!)",
     params:
         classifier=GAN["classifier"],
         seed=GAN["seed"],
-        state=lambda w: GAN_DIR / "classifier" / w.table / "training",
+        state=lambda w: GFD_DIR / w.table / "training",
     threads: 2
     resources:
         mem_mb=8000,
@@ -101,31 +163,29 @@ rule train_classifier:
     message:
         "Training the MoNet classifier of {wildcards.table} for the graph Frechet distance"
     shell:
-        "python -m hepgraph.stages.train_classifier --train {input.train} --val {input.val} --test {input.test}"
+        "python -m hepgraph.stages.train_gfd_classifier --train {input.train} --val {input.val} --test {input.test}"
         " --epochs {params.classifier[epochs]} --batch-size {params.classifier[batch_size]}"
-        " --lr {params.classifier[lr]} --seed {params.seed}"
-        " --checkpoint-dir {params.state} --metrics-csv {output.metrics}"
-        " --output-json {output.accuracy} > {log} 2>&1"
+        " --lr {params.classifier[lr]} --seed {params.seed} --state-dir {params.state}"
+        " --model {output.model} --metrics-csv {output.metrics} --output-json {output.accuracy} > {log} 2>&1"
 
 
 rule evaluate_gan:
     input:
         unpack(classifier_input),
-        generated=GAN_DIR / "{run}" / "generated.parquet",
-        real=lambda w: GRAPHS / GAN_RUNS[w.run]["table"] / "test.parquet",
-        real_train=lambda w: GRAPHS / GAN_RUNS[w.run]["table"] / "train.parquet",
-        code=code("stages/evaluate_gan", "evaluation/gan", "evaluation/published", "metrics/jets", "metrics/efp",
-                  "metrics/distances", "metrics/gfd", "data/tables"),
+        generated=GAN_DIR / "{gan_run}" / "generated.parquet",
+        real=gan_table_file("test"),
+        real_train=gan_table_file("train"),
+        code=code("stages/evaluate_gan"),
     output:
-        json=GAN_DIR / "{run}" / "metrics.json",
-        md=report(GAN_DIR / "{run}" / "summary.md", category="Graph GAN", subcategory="{run}"),
+        json=GAN_DIR / "{gan_run}" / "metrics.json",
+        md=report(GAN_DIR / "{gan_run}" / "summary.md", category="Graph GAN", subcategory="{gan_run}"),
     log:
-        LOGS / "evaluate_gan" / "{run}.log",
+        LOGS / "evaluate_gan" / "{gan_run}.log",
     benchmark:
-        BENCHMARKS / "evaluate_gan" / "{run}.tsv"
+        BENCHMARKS / "evaluate_gan" / "{gan_run}.tsv"
     params:
-        kind=lambda w: GAN_RUNS[w.run]["kind"],
-        table=lambda w: GAN_RUNS[w.run]["table"],
+        kind=lambda w: GAN_RUNS[w.gan_run]["kind"],
+        table=lambda w: GAN_RUNS[w.gan_run]["table"],
         digit=digit_option,
         classifier=classifier_option,
         evaluation=GAN["evaluation"],
@@ -137,7 +197,7 @@ rule evaluate_gan:
     conda:
         ENV
     message:
-        "Evaluating the graph GAN {wildcards.run} against real data and the published numbers"
+        "Evaluating the graph GAN {wildcards.gan_run} against real data and the published numbers"
     shell:
         "python -m hepgraph.stages.evaluate_gan --kind {params.kind} --real {input.real}"
         " --real-train {input.real_train} --generated {input.generated} --dataset {params.table} {params.digit}"
@@ -148,20 +208,20 @@ rule evaluate_gan:
 
 rule plot_gan:
     input:
-        generated=GAN_DIR / "{run}" / "generated.parquet",
-        real=lambda w: GRAPHS / GAN_RUNS[w.run]["table"] / "test.parquet",
-        metrics=GAN_DIR / "{run}" / "metrics.csv",
-        code=code("stages/plot_gan", "plots/__init__", "plots/gan", "evaluation/gan", "data/tables"),
+        generated=GAN_DIR / "{gan_run}" / "generated.parquet",
+        real=gan_table_file("test"),
+        metrics=GAN_DIR / "{gan_run}" / "metrics.csv",
+        code=code("stages/plot_gan"),
     output:
-        samples=report(GAN_DIR / "{run}" / "plots" / "samples.png", category="Graph GAN", subcategory="{run}"),
-        curves=report(GAN_DIR / "{run}" / "plots" / "training_curves.png", category="Graph GAN",
-                      subcategory="{run}"),
+        samples=report(GAN_DIR / "{gan_run}" / "plots" / "samples.png", category="Graph GAN", subcategory="{gan_run}"),
+        curves=report(GAN_DIR / "{gan_run}" / "plots" / "training_curves.png", category="Graph GAN",
+                      subcategory="{gan_run}"),
     log:
-        LOGS / "plot_gan" / "{run}.log",
+        LOGS / "plot_gan" / "{gan_run}.log",
     benchmark:
-        BENCHMARKS / "plot_gan" / "{run}.tsv"
+        BENCHMARKS / "plot_gan" / "{gan_run}.tsv"
     params:
-        kind=lambda w: GAN_RUNS[w.run]["kind"],
+        kind=lambda w: GAN_RUNS[w.gan_run]["kind"],
         digit=digit_option,
     threads: 1
     resources:
@@ -170,7 +230,7 @@ rule plot_gan:
     conda:
         ENV
     message:
-        "Plotting the graph GAN {wildcards.run}"
+        "Plotting the graph GAN {wildcards.gan_run}"
     shell:
         "python -m hepgraph.stages.plot_gan --kind {params.kind} --real {input.real} --generated {input.generated}"
         " {params.digit} --samples {output.samples} --metrics-csv {input.metrics} --curves {output.curves}"
@@ -179,8 +239,8 @@ rule plot_gan:
 
 rule summarize_gan:
     input:
-        metrics=expand(GAN_DIR / "{run}" / "metrics.json", run=GAN_RUNS),
-        code=code("stages/summarize_gan", "evaluation/gan"),
+        metrics=expand(GAN_DIR / "{gan_run}" / "metrics.json", gan_run=GAN_RUNS),
+        code=code("stages/summarize_gan"),
     output:
         md=report(GAN_DIR / "runs.md", category="Graph GAN", subcategory="all runs"),
         csv=GAN_DIR / "runs.csv",

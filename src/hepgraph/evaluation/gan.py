@@ -151,7 +151,7 @@ def evaluate_image_graphs(real: np.ndarray, real_mask: np.ndarray, baseline: np.
                           num_eval_samples: int = 50_000, num_batches: int = 5,
                           classifier: str | Path | None = None) -> dict:
     """W1 of the pooled node features (x, y, intensity) over bootstrap graph samples and, given a ``classifier``
-    checkpoint (``stages.train_classifier``), the graph Frechet distance; each real vs generated beside real vs
+    checkpoint (``stages.train_gfd_classifier``), the graph Frechet distance; each real vs generated beside real vs
     real."""
     node_w1 = compare(w1p(real, real_mask, baseline, baseline_mask, rng, num_eval_samples, num_batches),
                       w1p(real, real_mask, gen, gen_mask, rng, num_eval_samples, num_batches), IMAGE_FEATURES)

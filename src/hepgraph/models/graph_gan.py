@@ -40,6 +40,8 @@ import torch.nn.functional as F
 from scipy.stats import wasserstein_distance
 from torch import Tensor, nn
 
+from hepgraph.device import autocast
+
 
 @dataclass(frozen=True)
 class GraphGANConfig:
@@ -568,9 +570,7 @@ class GraphGANTask:
             "generator": torch.optim.RMSprop(self.generator.parameters(), lr=config.lr_g),
             "discriminator": torch.optim.RMSprop(self.discriminator.parameters(), lr=config.lr_d),
         }
-        cuda = device.type == "cuda"
-        self._amp = cuda and config.amp
-        if cuda and config.compile:
+        if device.type == "cuda" and config.compile:
             self.generator.compile()
             self.discriminator.compile()
         self.val = None
@@ -580,7 +580,7 @@ class GraphGANTask:
             self.val = (val_nodes.to(device, torch.float32), val_mask.to(device, torch.bool))
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        return torch.autocast("cuda", torch.bfloat16) if self._amp else contextlib.nullcontext()
+        return autocast(self.device, self.config.amp)
 
     def sample(self, n: int, counts: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Generate ``n`` graphs -> (nodes [n, N, F] float32, mask [n, N] bool or None).

@@ -317,7 +317,7 @@ def load_classifier(path: str | Path, device: str | torch.device = "cpu") -> MoN
     ckpt = load_checkpoint(path, device)
     if META_KEY not in ckpt.get("meta", {}):
         raise ValueError(f"checkpoint {path} holds no MoNet classifier (no '{META_KEY}' settings in its meta); "
-                         "give the best.pt written by python -m hepgraph.stages.train_classifier")
+                         "give the model.pt written by python -m hepgraph.stages.train_gfd_classifier")
     model = MoNet(MoNetConfig.from_dict(ckpt["meta"][META_KEY])).to(device)
     load_states(path, ckpt["models"], {MODEL_NAME: model})
     return model.eval()

@@ -5,7 +5,8 @@
         --checkpoint results/gan/jetnet_g/model.pt --metrics-csv results/gan/jetnet_g/metrics.csv
 
 The resumable state (last.pt, best.pt, metrics.csv) lives in ``--state-dir``: a killed job rerun with the same
-settings and code resumes there; other settings or edited code start over. Node features are mapped linearly
+settings, data and code resumes there (more epochs continue it); other settings, other data (the tables' content),
+edited code or fewer epochs start over. Node features are mapped linearly
 from their range in the training set onto the generator's tanh range [-1, 1] (JetNet's generators also shift
 pt_rel), so that a generated pt_rel or intensity cannot fall below the smallest real one; the ``shift`` and
 ``scale`` that undo the map are stored in the checkpoint. The best epoch is chosen by W1M (jets, as MPGAN does)
@@ -18,7 +19,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +26,10 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from hepgraph.data.tables import read_nodes
-from hepgraph.io import atomic_output
 from hepgraph.metrics.jets import w1m
 from hepgraph.models import graph_gan
 from hepgraph.models.graph_gan import GraphGANTask, graph_gan_config
 from hepgraph.train import loop
-from hepgraph.train.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +49,11 @@ def jet_w1m(real: np.ndarray, real_mask: np.ndarray, fake: np.ndarray, fake_mask
 
 
 def settings_fingerprint(config: graph_gan.GraphGANConfig, args: argparse.Namespace) -> dict:
-    """What defines a training run: model config, data, batch size, seed and the code (model, loop, this stage)."""
-    return {"config": dataclasses.asdict(config), "kind": args.kind, "train": args.train, "val": args.val,
-            "digit": args.digit, "batch_size": args.batch_size, "seed": args.seed,
-            "code": loop.code_fingerprint(graph_gan.__file__, loop.__file__, __file__)}
+    """What defines a training run: model config, the content of the training and validation tables, digit,
+    validation size, batch size, seed and the code (this stage and every hepgraph module it imports)."""
+    return {"config": dataclasses.asdict(config), "kind": args.kind, "data": loop.fingerprint(args.train, args.val),
+            "digit": args.digit, "n_val": args.n_val, "batch_size": args.batch_size, "seed": args.seed,
+            "code": loop.code_fingerprint(__spec__.name)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
                               **json.loads(args.set))
     meta = settings_fingerprint(config, args)
     state = Path(args.state_dir)
-    loop.discard_if_changed(state, meta)
+    loop.discard_if_changed(state, meta, args.epochs)
 
     units = {"shift": shift.numpy(), "scale": scale.numpy()}
     metrics = (lambda *arrays: jet_w1m(*arrays, **units)) if args.kind == "jets" else None
@@ -98,10 +97,8 @@ def main(argv: list[str] | None = None) -> None:
                       loader, epochs=args.epochs, checkpoint_dir=state, metrics_path=state / "metrics.csv",
                       seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
                       best_metric="w1m" if args.kind == "jets" else "w1_nodes", best_mode="min", meta=meta)
-    best = load_checkpoint(result.best_checkpoint)
-    save_checkpoint(args.checkpoint, {**best, "meta": {**best["meta"], **{k: v.tolist() for k, v in units.items()}}})
-    with atomic_output(args.metrics_csv) as tmp:
-        shutil.copyfile(state / "metrics.csv", tmp)
+    best = loop.export(result, state / "metrics.csv", args.checkpoint, args.metrics_csv,
+                       meta={k: v.tolist() for k, v in units.items()})
     log.info("best epoch %s (%s = %.4g) -> %s", result.best_epoch, best["best"]["metric"], result.best_value,
              args.checkpoint)
 

@@ -1,13 +1,17 @@
-"""Train the MoNet classifier of MNIST graphs (the GFD's feature network) and report its test accuracy.
+"""Train the MoNet classifier of MNIST graphs behind the graph Frechet distance (GFD) and report its test accuracy.
 
-Reads ``image_graphs`` tables (sparse MNIST or superpixels), trains with the shared loop (checkpoints
-``last.pt``/``best.pt`` in ``--checkpoint-dir``, resumable; best = highest validation accuracy), evaluates
-``best.pt`` on the test table and writes the accuracy, overall and per digit, as JSON. Example:
+Reads ``image_graphs`` tables (sparse MNIST or superpixels) and trains with the shared loop; best = highest
+validation accuracy. The resumable state (last.pt, best.pt, metrics.csv) lives in ``--state-dir``: a killed job
+rerun with the same settings, data and code resumes there; other settings, data, seed or code, or fewer epochs,
+start over. Writes the best epoch's model (``--model``, read by the GFD), the per-epoch metrics and the test
+accuracy, overall and per digit, as JSON. Example:
 
-    python -m hepgraph.stages.train_classifier --train results/graphs/mnist_sparse/train.parquet \\
+    python -m hepgraph.stages.train_gfd_classifier --train results/graphs/mnist_sparse/train.parquet \\
         --val results/graphs/mnist_sparse/val.parquet --test results/graphs/mnist_sparse/test.parquet \\
-        --epochs 15 --batch-size 16 --lr 1e-3 --seed 0 --checkpoint-dir results/gfd/mnist_sparse \\
-        --metrics-csv results/gfd/mnist_sparse/metrics.csv --output-json results/gfd/mnist_sparse/accuracy.json
+        --epochs 15 --batch-size 16 --lr 1e-3 --seed 0 --state-dir results/gan/gfd_classifier/mnist_sparse/training \\
+        --model results/gan/gfd_classifier/mnist_sparse/model.pt \\
+        --metrics-csv results/gan/gfd_classifier/mnist_sparse/metrics.csv \\
+        --output-json results/gan/gfd_classifier/mnist_sparse/accuracy.json
 """
 
 from __future__ import annotations
@@ -21,10 +25,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from hepgraph.data.tables import read_dense, read_meta
+from hepgraph.data.tables import read_dense
 from hepgraph.device import pick_device
 from hepgraph.io import atomic_output
-from hepgraph.models import monet
 from hepgraph.models.monet import (MoNetConfig, MoNetTask, accuracy, apply_batched, checkpoint_meta,
                                    load_classifier)
 from hepgraph.train import loop
@@ -57,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="Gaussian kernels per GMMConv layer")
     parser.add_argument("--lr", type=float, default=MoNetConfig.lr, help="Adam learning rate")
     parser.add_argument("--weight-decay", type=float, default=MoNetConfig.weight_decay)
-    parser.add_argument("--checkpoint-dir", required=True)
+    parser.add_argument("--state-dir", required=True, help="resumable training state")
+    parser.add_argument("--model", required=True, help="where to put the best epoch's model")
     parser.add_argument("--metrics-csv", required=True, help="per-epoch training metrics (CSV) to write")
     parser.add_argument("--output-json", required=True, help="test accuracy, overall and per digit (JSON)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -76,20 +80,21 @@ def main(argv: list[str] | None = None) -> None:
              len(train[0]), len(val[0]), len(test[0]), train[0].shape[1], device)
     loader = DataLoader(TensorDataset(*train), batch_size=args.batch_size, shuffle=True,
                         generator=torch.Generator().manual_seed(args.seed))
-    code = loop.code_fingerprint(monet.__file__, loop.__file__, __file__)
-    meta = checkpoint_meta(config, batch_size=args.batch_size, train=read_meta(args.train), n_train=len(train[0]),
-                           code=code)
-    loop.discard_if_changed(args.checkpoint_dir, meta)
+    meta = checkpoint_meta(config, batch_size=args.batch_size, seed=args.seed,
+                           data=loop.fingerprint(args.train, args.val), code=loop.code_fingerprint(__spec__.name))
+    state = Path(args.state_dir)
+    loop.discard_if_changed(state, meta, args.epochs)
     result = loop.fit(lambda dev: MoNetTask(config, dev, val=val), loader, epochs=args.epochs,
-                      checkpoint_dir=args.checkpoint_dir, metrics_path=args.metrics_csv, seed=args.seed,
+                      checkpoint_dir=state, metrics_path=state / "metrics.csv", seed=args.seed,
                       device=device, best_metric="accuracy", best_mode="max", meta=meta)
+    loop.export(result, state / "metrics.csv", args.model, args.metrics_csv)
 
-    model = load_classifier(result.best_checkpoint, device)
+    model = load_classifier(args.model, device)
     total, per_digit = accuracy(apply_batched(model, model, test[0], test[1]), test[2], config.n_classes)
     report = {"accuracy": total,  # per digit: null for digits absent from the test table
               "per_digit": {str(d): None if math.isnan(a) else a for d, a in enumerate(per_digit)},
               "n_test": len(test[2]), "best_epoch": result.best_epoch, "val_accuracy": result.best_value,
-              "checkpoint": str(result.best_checkpoint), "test": str(args.test)}
+              "model": str(args.model), "test": str(args.test)}
     with atomic_output(args.output_json) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
     log.info("test accuracy %.4f (best epoch %s, validation accuracy %.4f) -> %s", total, result.best_epoch,
