@@ -10,7 +10,9 @@ import pytest
 from hepgraph.data.calo import (E2E_SHAPE, deposits, jet_images, phi_at_radius, read_e2e_arrays, read_e2e_meta,
                                 read_e2e_parquet, write_e2e_parquet)
 from hepgraph.data.tables import read_arrays, read_meta
+from hepgraph.io import UnreadableFileError
 from hepgraph.stages import prepare_calo
+from test_tables import corrupt_middle_page
 
 S = 0.0174  # pixel size
 HALF = 62.5 * S  # half-width of the 125-pixel window
@@ -223,3 +225,31 @@ def test_simulate_jets_writes_pythia_quark_jet_images_in_the_e2e_layout(tmp_path
     radius = np.hypot(*np.meshgrid(np.arange(125) - 62, np.arange(125) - 62, indexing="ij"))
     assert ((calo * (radius <= 25)).sum(axis=(1, 2)) > 0.75 * calo.sum(axis=(1, 2))).all()
     assert read_e2e_meta(out)["process"] == "q" and read_e2e_meta(out)["seed"] == 3
+
+
+def test_damaged_e2e_files_raise_one_error_naming_file_and_fix_and_nothing_is_written(tmp_path):
+    images, pt, m0, y = sparse_images(8)
+    out = tmp_path / "calo.parquet"
+    fix = r"the file is damaged or incomplete: re-download it .*simulated it, delete it and rerun"
+
+    checked = tmp_path / "checked.parquet"  # written here, with page checksums
+    write_e2e_parquet(checked, images, pt, m0, y, row_group_size=2)
+    corrupt_middle_page(checked, row_group=2)
+    with pytest.raises(UnreadableFileError, match=rf"checked\.parquet: the jets from row 4 \(row group 2 of 4\) "
+                                                  rf"cannot be read \(OSError: .*CRC.*{fix}"):
+        prepare_calo.main(["--input", str(checked), "--output", str(out), "--batch-size", "2"])
+
+    real = tmp_path / "cms.parquet"  # like the real CMS files: no page checksums; X_jets pages are zstd-compressed
+    pq.write_table(pa.table({"X_jets": pa.array(images.astype(np.float64).tolist()), "pt": pt, "m0": m0,
+                             "y": y.astype(np.float64)}), real, compression="zstd", row_group_size=2)
+    corrupt_middle_page(real, row_group=2)
+    with pytest.raises(UnreadableFileError, match=rf"cms\.parquet: the jets from row 4 \(row group 2 of 4\) "
+                                                  rf"cannot be read .*{fix}"):
+        prepare_calo.main(["--input", str(real), "--output", str(out), "--batch-size", "2"])
+
+    truncated = tmp_path / "truncated.parquet"
+    write_e2e_parquet(truncated, images, pt, m0, y)
+    truncated.write_bytes(truncated.read_bytes()[:truncated.stat().st_size * 2 // 3])
+    with pytest.raises(UnreadableFileError, match=rf"truncated\.parquet: not a readable parquet file .*{fix}"):
+        prepare_calo.main(["--input", str(checked), str(truncated), "--output", str(out)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checked.parquet", "cms.parquet", "truncated.parquet"]

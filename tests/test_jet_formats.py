@@ -14,7 +14,9 @@ from hepgraph.data.jet_formats import (PID_MASS, TOPTAG_COLUMNS, JetNetJets, QGJ
 from hepgraph.data.jet_graphs import (JetGraphs, constituent_features, jet_features,
                                       jet_graphs_from_p4)
 from hepgraph.data.pythia import JetSample
-from hepgraph.data.tables import concat_arrays
+from hepgraph.data.tables import concat_arrays, read_arrays
+from hepgraph.io import UnreadableFileError
+from hepgraph.stages import prepare_jets
 
 
 def p4_from(pt, eta, phi, m=0.0):
@@ -212,3 +214,39 @@ def test_missing_keys_and_columns_are_named(tmp_path):
         read_qg(tmp_path / "QG_jets.npz")
     with pytest.raises(FileNotFoundError, match="nothing.h5"):
         read_toptag(tmp_path / "nothing.h5")
+
+
+@pytest.mark.parametrize("fmt, name, cause", [
+    ("jetnet", "g.hdf5", r"OSError: Unable to synchronously open file \(truncated file: eof = \d+"),
+    ("toptag", "train.h5", r"HDF5ExtError: truncated file: eof = \d+"),
+    ("qg", "QG_jets.npz", r"BadZipFile: File is not a zip file"),
+])
+def test_truncated_raw_files_raise_one_error_naming_file_and_fix(tmp_path, fmt, name, cause):
+    sample, path, good = hand_sample(), tmp_path / name, tmp_path / f"good.{fmt}"
+    write = {"jetnet": lambda p: write_jetnet(p, jetnet_from_sample(sample)),
+             "toptag": lambda p: write_toptag(p, toptag_from_sample(sample, is_signal=True)),
+             "qg": lambda p: write_qg(p, qg_from_sample(sample, is_quark=True))}[fmt]
+    write(path)
+    write(good)
+    path.write_bytes(path.read_bytes()[:path.stat().st_size * 2 // 3])  # a download that stopped early
+    message = rf"{name}: cannot be read \({cause}.*\); the file is damaged or incomplete: re-download it"
+    with pytest.raises(UnreadableFileError, match=message):
+        {"jetnet": read_jetnet, "toptag": read_toptag, "qg": read_qg}[fmt](path)
+    out = tmp_path / "jets.parquet"
+    label = ["--label", "1"] if fmt == "jetnet" else []
+    with pytest.raises(UnreadableFileError, match=message):
+        prepare_jets.main(["--input", str(good), str(path), "--format", fmt, *label, "--chunk-size", "2",
+                           "--output", str(out)])
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == sorted([name, good.name])
+    prepare_jets.main(["--input", str(good), "--format", fmt, *label, "--chunk-size", "2", "--output", str(out)])
+    assert len(read_arrays(out, "jets")["label"]) == 3
+
+
+def test_corrupted_npz_member_is_named(tmp_path):
+    path = tmp_path / "QG_jets.npz"
+    write_qg(path, qg_from_sample(hand_sample(), is_quark=True))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0xFF  # inside the stored X.npy
+    path.write_bytes(bytes(data))
+    with pytest.raises(UnreadableFileError, match=r"QG_jets\.npz: cannot be read \(BadZipFile: Bad CRC-32 for file 'X\.npy'\)"):
+        read_qg(path)

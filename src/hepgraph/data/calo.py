@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from hepgraph.data.kinematics import pt_eta_phi_m, wrap_phi
-from hepgraph.io import atomic_output
+from hepgraph.io import RAW_FIX, UnreadableFileError, atomic_output
 
 E2E_SHAPE = (3, 125, 125)
 E2E_COLUMNS = ("X_jets", "pt", "m0", "y")
@@ -137,7 +137,7 @@ def write_e2e_parquet(path: str | Path, images: np.ndarray, pt: np.ndarray, m0: 
     schema = pa.schema([("X_jets", pa.list_(pa.list_(pa.list_(pa.float64())))),
                         *((name, pa.float64()) for name in scalars)],
                        metadata={META_KEY: json.dumps(dict(meta or {})).encode()})
-    with atomic_output(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+    with atomic_output(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True) as writer:
         for start in range(0, n_jets, row_group_size):
             rows = slice(start, start + row_group_size)
             columns = [_nested_lists(images[rows]), *(pa.array(a[rows]) for a in scalars.values())]
@@ -210,13 +210,27 @@ def _open(path: str | Path) -> pq.ParquetFile:
         raise FileNotFoundError(f"E2E parquet file {path} does not exist: check the path in the config, or run the "
                                 "simulate_calo step that writes it")
     try:
-        return pq.ParquetFile(path)
-    except pa.ArrowInvalid as err:
-        raise ValueError(f"{path} is not a readable parquet file ({err}); download or simulate it again") from err
+        return pq.ParquetFile(path, page_checksum_verification=True)  # verifies the pages that carry checksums
+    except (OSError, pa.ArrowException) as err:
+        raise UnreadableFileError(path, f"not a readable parquet file ({type(err).__name__}: {err})",
+                                  RAW_FIX) from err
 
 
 def _batches(file: pq.ParquetFile, path: str | Path, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
-    for batch in file.iter_batches(batch_size=batch_size, columns=list(E2E_COLUMNS)):
+    reader = file.iter_batches(batch_size=batch_size, columns=list(E2E_COLUMNS))
+    group_starts = np.cumsum([0, *(file.metadata.row_group(i).num_rows for i in range(file.num_row_groups))])
+    start = 0
+    while True:
+        try:
+            batch = next(reader)
+        except StopIteration:
+            return
+        except (OSError, pa.ArrowException) as err:
+            group = int(np.searchsorted(group_starts, start, side="right")) - 1
+            raise UnreadableFileError(path, f"the jets from row {start} (row group {group} of "
+                                      f"{file.num_row_groups}) cannot be read ({type(err).__name__}: {err})",
+                                      RAW_FIX) from err
+        start += batch.num_rows
         scalars = {name: batch.column(name) for name in E2E_COLUMNS[1:]}
         for name, column in scalars.items():
             if column.null_count:

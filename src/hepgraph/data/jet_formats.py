@@ -12,13 +12,15 @@
   within pi of the jet's phi, and ``y`` float64 [N] (1 = quark, 0 = gluon).
 
 Writers are atomic; readers read a slice of jets (``start``/``stop``) or ``iter_jet_graphs`` streams a file
-in chunks. A file whose layout does not match raises ValueError naming the file and the missing key or columns.
+in chunks. A file whose layout does not match raises ValueError naming the file and the missing key or columns;
+a truncated or damaged file raises ``hepgraph.io.UnreadableFileError`` naming the file and the fix.
 Momenta in GeV.
 """
 
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,7 +29,7 @@ import numpy as np
 
 from hepgraph.data.jet_graphs import JetGraphs, constituent_features, jet_features, jet_graphs_from_p4
 from hepgraph.data.kinematics import pt_eta_phi_m, wrap_phi
-from hepgraph.io import atomic_output
+from hepgraph.io import RAW_FIX, UnreadableFileError, atomic_output
 
 if TYPE_CHECKING:
     from hepgraph.data.pythia import JetSample
@@ -87,6 +89,14 @@ def _require_file(path: str | os.PathLike) -> None:
                                 "step that writes it")
 
 
+def _damaged(path: str | os.PathLike, err: BaseException) -> UnreadableFileError:
+    """The error for a raw file that h5py, PyTables or zipfile cannot read; HDF5 back traces shrink to their cause."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    end = "End of HDF5 error back trace"
+    cause = lines[lines.index(end) - 1] if end in lines[1:] else " ".join(lines)
+    return UnreadableFileError(path, f"cannot be read ({type(err).__name__}: {cause})", RAW_FIX)
+
+
 # ----------------------------------------------------------------------------------------------- JetNet
 def write_jetnet(path: str | os.PathLike, jets: JetNetJets) -> None:
     """Write ``jets`` as a JetNet hdf5 file, atomically."""
@@ -102,16 +112,19 @@ def read_jetnet(path: str | os.PathLike, start: int = 0, stop: int | None = None
     import h5py
 
     _require_file(path)
-    with h5py.File(path, "r") as f:
-        for key, ndim in (("particle_features", 3), ("jet_features", 2)):
-            if key not in f:
-                raise ValueError(f"{os.fspath(path)!r} has no dataset {key!r} (found {sorted(f)}): "
-                                 "not a JetNet file")
-            if f[key].ndim != ndim or f[key].shape[-1] != 4:
-                raise ValueError(f"{os.fspath(path)!r}: dataset {key!r} has shape {f[key].shape}, JetNet's "
-                                 f"is {'[N, P, 4]' if ndim == 3 else '[N, 4]'}")
-        return JetNetJets(particle_features=f["particle_features"][start:stop],
-                          jet_features=f["jet_features"][start:stop])
+    try:
+        with h5py.File(path, "r") as f:
+            for key, ndim in (("particle_features", 3), ("jet_features", 2)):
+                if key not in f:
+                    raise ValueError(f"{os.fspath(path)!r} has no dataset {key!r} (found {sorted(f)}): "
+                                     "not a JetNet file")
+                if f[key].ndim != ndim or f[key].shape[-1] != 4:
+                    raise ValueError(f"{os.fspath(path)!r}: dataset {key!r} has shape {f[key].shape}, JetNet's "
+                                     f"is {'[N, P, 4]' if ndim == 3 else '[N, 4]'}")
+            return JetNetJets(particle_features=f["particle_features"][start:stop],
+                              jet_features=f["jet_features"][start:stop])
+    except OSError as err:
+        raise _damaged(path, err) from err
 
 
 def jetnet_from_sample(sample: JetSample, n_particles: int = JETNET_PARTICLES) -> JetNetJets:
@@ -154,13 +167,17 @@ def write_toptag(path: str | os.PathLike, jets: TopTagJets) -> None:
 def read_toptag(path: str | os.PathLike, start: int = 0, stop: int | None = None) -> TopTagJets:
     """Jets ``start:stop`` of a top-tagging reference-dataset file."""
     import pandas as pd
+    from tables.exceptions import HDF5ExtError
 
     _require_file(path)
-    with pd.HDFStore(path, mode="r") as store:
-        if "/table" not in store.keys():
-            raise ValueError(f"{os.fspath(path)!r} has no key 'table' (found {store.keys()}): not a "
-                             "top-tagging reference-dataset file")
-        df = store.select("table", start=start, stop=stop)
+    try:
+        with pd.HDFStore(path, mode="r") as store:
+            if "/table" not in store.keys():
+                raise ValueError(f"{os.fspath(path)!r} has no key 'table' (found {store.keys()}): not a "
+                                 "top-tagging reference-dataset file")
+            df = store.select("table", start=start, stop=stop)
+    except (OSError, HDF5ExtError) as err:
+        raise _damaged(path, err) from err
     missing = [c for c in TOPTAG_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{os.fspath(path)!r}: table lacks the top-tagging columns {missing[:8]}"
@@ -197,12 +214,15 @@ def write_qg(path: str | os.PathLike, jets: QGJets) -> None:
 def read_qg(path: str | os.PathLike) -> QGJets:
     """All jets of a quark/gluon npz file."""
     _require_file(path)
-    with np.load(path) as f:
-        for key in ("X", "y"):
-            if key not in f:
-                raise ValueError(f"{os.fspath(path)!r} has no array {key!r} (found {sorted(f.files)}): not a "
-                                 "quark/gluon jets file")
-        X, y = f["X"], f["y"]
+    try:
+        with np.load(path) as f:
+            for key in ("X", "y"):
+                if key not in f:
+                    raise ValueError(f"{os.fspath(path)!r} has no array {key!r} (found {sorted(f.files)}): not a "
+                                     "quark/gluon jets file")
+            X, y = f["X"], f["y"]
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise _damaged(path, err) from err
     if X.ndim != 3 or X.shape[-1] != 4 or y.shape != X.shape[:1]:
         raise ValueError(f"{os.fspath(path)!r}: X has shape {X.shape} and y {y.shape}, expected [N, M, 4] and [N]")
     return QGJets(X=X, y=y)

@@ -32,7 +32,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import pyarrow as pa
@@ -157,7 +157,7 @@ class TableWriter:
         self._pending: list[pa.Table] = []
         self._stack = contextlib.ExitStack()
 
-    def __enter__(self) -> TableWriter:
+    def __enter__(self) -> Self:
         self._tmp = self._stack.enter_context(atomic_output(self.path))
         self._stack.callback(self._close)
         return self

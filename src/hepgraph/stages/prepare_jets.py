@@ -5,6 +5,8 @@
 
 JetNet features are kept as stored (mask from the 4th feature) and need ``--label``; top-tagging and
 quark/gluon files carry their labels, and their features are computed from the constituent momenta.
+HDF5 files are read ``--chunk-size`` jets at a time and each chunk is written on to the table, so memory holds
+a chunk and a row group, not the file.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from hepgraph.data.jet_formats import FORMATS, iter_jet_graphs
 from hepgraph.data.jet_graphs import NODE_FEATURES
-from hepgraph.data.tables import concat_arrays, write_table
+from hepgraph.data.tables import TableWriter
 
 log = logging.getLogger("hepgraph.stages.prepare_jets")
 
@@ -38,19 +40,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = parse_args(argv)
-    parts = []
-    for path in args.input:
-        for chunk in iter_jet_graphs(path, args.format, args.n_nodes, label=args.label,
-                                     chunk_size=args.chunk_size):
-            parts.append(chunk)
-            log.info("%s: %d jets read", path, len(chunk.label))
-    if not parts:
-        raise ValueError(f"no jets in {args.input}: check that the raw files are complete")
-    columns = concat_arrays([chunk.columns() for chunk in parts])
     meta = {"source": [Path(p).name for p in args.input], "format": args.format, "n_nodes": args.n_nodes,
             "node_features": list(NODE_FEATURES), "label": args.label}
-    write_table(args.output, "jets", columns, meta)
-    log.info("wrote %d jets to %s", len(columns["label"]), args.output)
+    with TableWriter(args.output, "jets", meta) as out:
+        for path in args.input:
+            for chunk in iter_jet_graphs(path, args.format, args.n_nodes, label=args.label,
+                                         chunk_size=args.chunk_size):
+                out.write(chunk.columns())
+                log.info("%s: %d jets read", path, len(chunk.label))
+        if not out.rows:
+            raise ValueError(f"no jets in {args.input}: check that the raw files are complete")
+    log.info("wrote %d jets to %s", out.rows, args.output)
 
 
 if __name__ == "__main__":
