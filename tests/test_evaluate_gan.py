@@ -13,7 +13,7 @@ import torch
 
 from hepgraph.data.mnist import load_bundled, sparse_graphs
 from hepgraph.data.tables import write_table
-from hepgraph.evaluation import published
+from hepgraph.evaluation import gan_published
 from hepgraph.evaluation.gan import (JetSettings, aim, clip_negative_pt, evaluate_jets, matches, split_halves,
                                      summary_markdown)
 from hepgraph.models.monet import MODEL_NAME, MoNet, MoNetConfig, checkpoint_meta
@@ -110,17 +110,17 @@ def test_rows_needing_more_jets_are_skipped_and_said_so(jet_results: dict[str, d
 
 
 def test_published_numbers_carry_their_sources() -> None:
-    gluon = published.for_dataset("jetnet_g")
+    gluon = gan_published.for_dataset("jetnet_g")
     assert gluon["w1_table"]["values"][1000]["real_vs_real"]["pt_rel"] == pytest.approx(0.47e-3)
     assert gluon["w1_table"]["values"][1000]["real_vs_gen"]["phi_rel"] == pytest.approx(3e-3)
     assert gluon["jetnet_scores"]["values"]["real_vs_gen"] == pytest.approx(
         {"w1m": 0.7e-3, "w1p": 0.9e-3, "w1efp": 0.7e-5, "fpnd": 0.12})
     assert "2012.00173" in gluon["w1_table"]["source"]["url"]
     assert "2106.11535" in gluon["jetnet_scores"]["source"]["url"]
-    assert published.for_dataset("mnist_superpixels")["mean_best_gfd"]["values"] == 0.30
-    assert published.for_dataset("jetnet_t") == {}
+    assert gan_published.for_dataset("mnist_superpixels")["mean_best_gfd"]["values"] == 0.30
+    assert gan_published.for_dataset("jetnet_t") == {}
     gluon["w1_table"]["values"][1000]["real_vs_real"]["pt_rel"] = 1.0  # a copy: the table itself is unchanged
-    assert published.W1_TABLE["jetnet_g"][1000]["real_vs_real"]["pt_rel"] == 0.47e-3
+    assert gan_published.W1_TABLE["jetnet_g"][1000]["real_vs_real"]["pt_rel"] == 0.47e-3
 
 
 # --- stage -------------------------------------------------------------------------------------------------------

@@ -190,7 +190,7 @@ def _sources(pub: Mapping) -> list[str]:
         src = block["source"]
         seen.setdefault(src["url"], f"- {src['citation']}, {src['where']}: <{src['url']}>")
     return ["", "Sources of the published numbers:", *seen.values()] if seen else [
-        "", "No published numbers are recorded for this dataset (hepgraph.evaluation.published)."]
+        "", "No published numbers are recorded for this dataset (hepgraph.evaluation.gan_published)."]
 
 
 def _table2_lines(rows: Sequence[Mapping], pub: Mapping) -> list[str]:

@@ -3,7 +3,7 @@
 Jets (``--kind jets``): the seed paper's Table 2 replica and the JetNet scores, each beside its real-vs-real
 baseline (``--real`` vs ``--real-train``, or two random halves of ``--real`` without it). MNIST graphs
 (``--kind image_graphs``, one ``--digit``): W1 of the node features and, with ``--classifier``, the graph
-Frechet distance. Published numbers (hepgraph.evaluation.published) are written beside ours.
+Frechet distance. Published numbers (hepgraph.evaluation.gan_published) are written beside ours.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from hepgraph.data.tables import read_nodes
-from hepgraph.evaluation import published
+from hepgraph.evaluation import gan_published
 from hepgraph.evaluation.gan import (PAPER_W1_GRID, JetSettings, clip_negative_pt, evaluate_image_graphs,
                                      evaluate_jets, split_halves, summary_markdown)
 from hepgraph.io import atomic_output
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         result["classifier"] = args.classifier
         result.update(evaluate_image_graphs(real, real_mask, baseline, baseline_mask, gen, gen_mask, rng,
                                             args.num_eval_samples, args.num_batches, args.classifier))
-    result["published"] = published.for_dataset(args.dataset)
+    result["published"] = gan_published.for_dataset(args.dataset)
     text = json.dumps(json_ready(result), indent=2, allow_nan=False) + "\n"
 
     with atomic_output(args.output_json) as tmp:

@@ -1,4 +1,5 @@
-"""Published numbers our evaluations are compared with, as data, each with its source.
+"""The graph GAN's published numbers (Kansal et al. 2020 and MPGAN), which our evaluations are compared with, as data,
+each with its source.
 
 Values are stored in natural units (not the papers' display scales): the seed paper's W1 of 1.8 (x 1e-3) is
 stored as 1.8e-3. Tables are keyed by our table names (``jetnet_g`` = JetNet gluon jets with 30 particles,
