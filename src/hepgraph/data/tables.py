@@ -241,6 +241,25 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return read_header(path)["meta"]
 
 
+def _type(schema: pa.Schema, name: str) -> pa.DataType | None:
+    return schema.field(name).type if name in schema.names else None
+
+
+def _mismatched_column(kind: str, schema: pa.Schema, names: Sequence[str]) -> str | None:
+    """The first of ``names`` that ``schema`` lacks or holds with another type than the ``kind`` schema's, if any."""
+    for name in names:
+        col, found = _schema(kind)[name], _type(schema, name)
+        dtype = pa.from_numpy_dtype(np.dtype(col.dtype))
+        leaf = found
+        while leaf is not None and pa.types.is_fixed_size_list(leaf):
+            leaf = leaf.value_type
+        ok = found == pa.large_list(dtype) if col.ragged else (
+            found is not None and len(_row_shape(found)) == col.ndim and leaf == dtype)
+        if not ok:
+            return name
+    return None
+
+
 def _open_table(path: str | Path, kind: str, columns: Sequence[str] | None) -> tuple[pq.ParquetFile, list[str]]:
     """The open file of a table, after checking that it is of ``kind`` with this schema version, and the columns
     to read (``columns`` or all), after checking that they exist with the schema's types."""
@@ -258,18 +277,11 @@ def _open_table(path: str | Path, kind: str, columns: Sequence[str] | None) -> t
     except (OSError, pa.ArrowException) as err:
         raise UnreadableFileError(path, f"not a readable parquet file ({type(err).__name__}: {err})",
                                   TABLE_FIX) from err
-    for name in wanted:
-        found = file.schema_arrow.field(name).type if name in file.schema_arrow.names else None
-        leaf = found
-        while leaf is not None and pa.types.is_fixed_size_list(leaf):
-            leaf = leaf.value_type
-        dtype = pa.from_numpy_dtype(np.dtype(schema[name].dtype))
-        ok = found == pa.large_list(dtype) if schema[name].ragged else (
-            found is not None and len(_row_shape(found)) == schema[name].ndim and leaf == dtype)
-        if not ok:
-            file.close()
-            raise ValueError(f"{path}: column {name!r} has type {found}, which does not match the {kind} schema; "
-                             "rerun the preprocessing step that writes it")
+    bad = _mismatched_column(kind, file.schema_arrow, wanted)
+    if bad:
+        file.close()
+        raise ValueError(f"{path}: column {bad!r} has type {_type(file.schema_arrow, bad)}, which does not match "
+                         f"the {kind} schema; rerun the preprocessing step that writes it")
     return file, wanted
 
 
@@ -311,9 +323,13 @@ def iter_batches(path: str | Path, kind: str, columns: Sequence[str] | None = No
             for index in range(file.num_row_groups):
                 table = _read_row_group(file, path, index, wanted)
                 step = batch_rows or max(len(table), 1)
-                for start in range(0, len(table), step):
-                    part = table.slice(start, step)
-                    yield {name: _to_numpy(part.column(name), schema[name]) for name in wanted}
+                parts = [table.slice(start, step) for start in range(0, len(table), step)][::-1]
+                del table  # the row group's Arrow buffers go with its last part, before that part is yielded
+                while parts:
+                    part = parts.pop()
+                    arrays = {name: _to_numpy(part.column(name), schema[name]) for name in wanted}
+                    del part
+                    yield arrays
 
     return batches()
 
