@@ -335,10 +335,26 @@ def iter_batches(path: str | Path, kind: str, columns: Sequence[str] | None = No
 
 
 def read_arrays(path: str | Path, kind: str, columns: Sequence[str] | None = None) -> Arrays:
-    """Read a table into numpy: dense arrays for fixed-size columns, a list of 1-D arrays for ragged ones."""
-    table = read_table(path, kind, columns)
-    schema = _schema(kind)
-    return {name: _to_numpy(table.column(name), schema[name]) for name in table.column_names}
+    """Read a table into numpy: dense arrays for fixed-size columns, a list of 1-D arrays for ragged ones.
+
+    Row groups are copied one at a time into arrays allocated once, so memory holds the result and one row group.
+    """
+    n_rows = table_rows(path, kind)
+    if n_rows == 0:
+        table = read_table(path, kind, columns)
+        return {name: _to_numpy(table.column(name), _schema(kind)[name]) for name in table.column_names}
+    out: Arrays = {}
+    start = 0
+    for batch in iter_batches(path, kind, columns):
+        for name, values in batch.items():
+            if isinstance(values, list):
+                out.setdefault(name, []).extend(values)
+            else:
+                if name not in out:
+                    out[name] = np.empty((n_rows, *values.shape[1:]), values.dtype)
+                out[name][start:start + len(values)] = values
+        start += len(values)
+    return out
 
 
 def read_dense(path: str | Path, kind: str, columns: Sequence[str] | None = None) -> dict[str, "torch.Tensor"]:
