@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import torch
 from hepgraph.data.mnist import load_bundled, sparse_graphs
 from hepgraph.data.tables import write_table
 from hepgraph.evaluation import gan_published
+from hepgraph.metrics.jets import TABLE_FEATURES
 from hepgraph.evaluation.gan import (JetSettings, aim, clip_negative_pt, evaluate_jets, matches, split_halves,
                                      summary_markdown)
 from hepgraph.models.monet import MODEL_NAME, MoNet, MoNetConfig, checkpoint_meta
@@ -109,18 +111,84 @@ def test_rows_needing_more_jets_are_skipped_and_said_so(jet_results: dict[str, d
     assert aim(jet_results["same"]["w1_table"], 50)["note"] == "N = 50 is not in the W1 table grid"
 
 
-def test_published_numbers_carry_their_sources() -> None:
+def test_published_numbers_are_in_natural_units_with_their_sources() -> None:
+    """The published blocks as the summary uses them: W1 values stored in natural units (the papers print them
+    x 1e-3 or x 1e-5), Table 2's N = 1000 row as the paper describes it (generated jets did not match real ones:
+    each real-vs-generated W1 at least the real-vs-real one), and each block citing the arXiv paper it comes from."""
     gluon = gan_published.for_dataset("jetnet_g")
-    assert gluon["w1_table"]["values"][1000]["real_vs_real"]["pt_rel"] == pytest.approx(0.47e-3)
-    assert gluon["w1_table"]["values"][1000]["real_vs_gen"]["phi_rel"] == pytest.approx(3e-3)
-    assert gluon["jetnet_scores"]["values"]["real_vs_gen"] == pytest.approx(
-        {"w1m": 0.7e-3, "w1p": 0.9e-3, "w1efp": 0.7e-5, "fpnd": 0.12})
-    assert "2012.00173" in gluon["w1_table"]["source"]["url"]
-    assert "2106.11535" in gluon["jetnet_scores"]["source"]["url"]
-    assert gan_published.for_dataset("mnist_superpixels")["mean_best_gfd"]["values"] == 0.30
+    row = gluon["w1_table"]["values"][1000]
+    for key in ("real_vs_real", "real_vs_gen"):
+        assert set(row[key]) == set(TABLE_FEATURES) and all(1e-4 < v < 1e-2 for v in row[key].values())
+    assert all(row["real_vs_gen"][f] >= row["real_vs_real"][f] for f in TABLE_FEATURES)
+    scores = gluon["jetnet_scores"]["values"]
+    assert all(1e-6 < v < 1e-2 for k, v in scores["real_vs_gen"].items() if k != "fpnd")
+    assert gluon["w1_table"]["source"]["url"].endswith("2012.00173")  # Kansal et al. 2020
+    assert gluon["jetnet_scores"]["source"]["url"].endswith("2106.11535")  # MPGAN
+    mnist = {name: gan_published.for_dataset(name) for name in ("mnist_sparse", "mnist_superpixels")}
+    assert all(set(block) == {"mean_best_gfd"} for block in mnist.values())
+    assert mnist["mnist_sparse"]["mean_best_gfd"]["values"] > mnist["mnist_superpixels"]["mean_best_gfd"]["values"]
     assert gan_published.for_dataset("jetnet_t") == {}
-    gluon["w1_table"]["values"][1000]["real_vs_real"]["pt_rel"] = 1.0  # a copy: the table itself is unchanged
-    assert gan_published.W1_TABLE["jetnet_g"][1000]["real_vs_real"]["pt_rel"] == 0.47e-3
+    row["real_vs_real"]["pt_rel"] = 1.0  # a copy: what the next caller gets is unchanged
+    assert gan_published.for_dataset("jetnet_g")["w1_table"]["values"][1000]["real_vs_real"]["pt_rel"] < 1e-2
+
+
+def table_rows(markdown: str) -> list[list[list[str]]]:
+    """Every markdown table of ``markdown`` as rows of stripped cells (header and separator included)."""
+    tables, current = [], []
+    for line in [*markdown.splitlines(), ""]:
+        if line.startswith("|"):
+            assert line.endswith("|"), line
+            current.append([cell.strip() for cell in line[1:-1].split("|")])
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def score(value: float, error: float) -> dict:
+    return {"value": value, "error": error}
+
+
+def test_summary_cells_by_hand() -> None:
+    """A hand-made jets result rendered: values in the display units of each row, matches, the published numbers,
+    the bootstrap sizes (scaled down from jetnet's, and said so) and as many cells in every row as in its header."""
+    feature = {"mean": 2.0e-3, "std": 0.25e-3}
+    row = {"n": 100, "p": 20, "real_vs_real": {f: feature for f in TABLE_FEATURES},
+           "real_vs_gen": {f: {"mean": 3.5e-3, "std": 1.0e-3} for f in TABLE_FEATURES},
+           "match": {f: False for f in TABLE_FEATURES}, "all_match": False}
+    result = {
+        "kind": "jets", "dataset": "jetnet_g", "seed": 1, "fixed_size": True,
+        "inputs": {"real": "test.parquet", "n_real": 450, "baseline": "train.parquet", "n_baseline": 2000,
+                   "generated": "generated.parquet", "n_generated": 2000},
+        "pt_rel_clipped": {"particles": 3, "of": 60000},
+        "settings": asdict(JetSettings().for_sample(450)), "requested_settings": asdict(JetSettings()),
+        "w1_table": [row, {"n": 1000, "p": 100, "skipped": "needs 2000 real and 1000 generated jets"}],
+        "aim": {"n": 1000, "evaluated": False, "match": None, "note": "needs 2000 real and 1000 generated jets"},
+        "jetnet": {"w1m": {"real_vs_real": score(1.234e-3, 0.0456e-3), "real_vs_gen": score(1.5e-3, 0.2e-3),
+                           "match": True},
+                   "w1p": {"real_vs_real": score(1e-3, 1e-4), "real_vs_gen": score(9e-3, 1e-4), "match": False},
+                   "w1efp": {"real_vs_real": score(2.5e-5, 1e-6), "real_vs_gen": score(3e-5, 1e-5), "match": True},
+                   "fpd": {"real_vs_real": score(0.0, 0.01e-3), "real_vs_gen": score(0.5e-3, 0.1e-3), "match": False},
+                   "kpd": {"real_vs_real": score(-0.001e-3, 0.002e-3), "real_vs_gen": score(0.0, 0.001e-3),
+                           "match": True}},
+        "published": json.loads(json.dumps(gan_published.for_dataset("jetnet_g"))),
+    }
+    markdown = summary_markdown(result)
+    tables = table_rows(markdown)
+    assert len(tables) == 2 and all(len(r) == len(t[0]) for t in tables for r in t)
+    table2, jetnet = tables
+    assert ["100", "20", "real vs real", "2 ± 0.25", "2 ± 0.25", "2 ± 0.25", "2 ± 0.25"] in table2
+    assert ["100", "20", "match (1σ)", "no", "no", "no", "no"] in table2
+    assert ["1000", "100", "published real vs gen.", "2.4", "3", "0.7", "2.2"] in table2
+    assert jetnet[2] == ["W1M (× 1e-3)", "1.23 ± 0.046", "1.5 ± 0.2", "**yes**", "0.7", "0.7"]
+    assert jetnet[4] == ["W1EFP (× 1e-5)", "2.5 ± 0.1", "3 ± 1", "**yes**", "–", "0.7"]
+    assert jetnet[-1] == ["FPND", "not computed", "not computed", "n/a", "–", "0.12"]
+    assert ("W1 scores: mean ± std over 5 bootstrap batches of 450 jets drawn with replacement; FPD: batches of "
+            "180–450 jets extrapolated to infinite size; KPD: batches of 450 jets; FPD and KPD on the 36 EFPs with "
+            "d ≤ 4. Scaled to the smallest sample (jetnet: W1 50,000, FPD 20,000–50,000, KPD 5,000 jets)") in markdown
+    assert "- nodes scored: every node of every graph, the real graphs' padding included" in markdown
+    assert "- negative generated pt_rel set to 0: 3 of 60000 particles" in markdown
+    assert "not evaluated (needs 2000 real and 1000 generated jets)" in markdown
 
 
 # --- stage -------------------------------------------------------------------------------------------------------
@@ -144,19 +212,50 @@ def test_evaluate_stage_jets_writes_json_and_markdown(tmp_path: Path) -> None:
     assert result["w1_table"][1]["skipped"].startswith("needs 2000 real and 1000 generated jets")
     assert result["aim"]["evaluated"] is False
     assert result["published"]["w1_table"]["values"]["1000"]["real_vs_gen"]["eta_rel"] == pytest.approx(2.4e-3)
+    assert result["settings"]["num_eval_samples"] == 300 and result["fixed_size"] is False  # the 300 generated jets
     markdown = (out / "summary.md").read_text()
-    assert markdown == summary_markdown(result)
     assert markdown.startswith("# GAN evaluation: jetnet_g\n")
+    assert all(len(row) == len(table[0]) for table in table_rows(markdown) for row in table)
+    assert ("bootstrap batches of 300 jets drawn with replacement; FPD: batches of 150–300 jets extrapolated to "
+            "infinite size; KPD: batches of 300 jets") in markdown  # 300 generated jets; FPD 300..600 halved
+    assert "- nodes scored: the real (masked-in) nodes of each graph" in markdown
     for text in ("| 1000 | 100 | published real vs real | 1.8 | 1.7 | 0.47 | 1.9 |",
                  "| 1000 | 100 | published real vs gen. | 2.4 | 3 | 0.7 | 2.2 |", "| 0.12 |",
                  "N = 1000, P = 10 not evaluated: needs 2000 real", "at N = 1000: not evaluated",
                  "negative generated pt_rel set to 0: 3 of", "https://arxiv.org/abs/2012.00173"):
         assert text in markdown, text
-    for line in markdown.splitlines():  # every table row has as many cells as its header
-        if line.startswith("|"):
-            assert line.endswith("|")
     w1m = result["jetnet"]["w1m"]
     assert f"| W1M (× 1e-3) | {w1m['real_vs_real']['value'] / 1e-3:.3g} ± " in markdown
+
+
+def test_fixed_size_generated_jets_are_scored_with_the_real_padding(tmp_path: Path) -> None:
+    """A generator without a mask that reproduces real jets, its padding slots as tanh makes them (pt_rel 1e-4,
+    eta_rel and phi_rel ~ 1e-3, never exactly 0): scored like the seed paper, every slot on both sides, it matches
+    real vs real; scored on the real particles only, its padding slots count as extra soft central particles in
+    W1P (the pre-fix behaviour)."""
+    rng = np.random.default_rng(8)
+    real = write_jets(tmp_path / "test.parquet", *toy_jets(500, rng, n_nodes=20, min_particles=10), generated=False)
+    train = write_jets(tmp_path / "train.parquet", *toy_jets(500, rng, n_nodes=20, min_particles=10),
+                       generated=False)
+    jets, mask = toy_jets(500, rng, n_nodes=20, min_particles=10)
+    jets[~mask] = np.abs(rng.normal(0, 1e-3, (np.count_nonzero(~mask), 3))) * [1, 1, 0.1]
+    w1p = {}
+    for fixed_size in (True, False):
+        gen = tmp_path / f"gen_{fixed_size}.parquet"
+        write_table(gen, "jets", {"nodes": jets, "mask": np.ones_like(mask), "label": np.zeros(500, np.int64),
+                                  **{c: np.full(500, np.nan, np.float32) for c in ("jet_pt", "jet_eta", "jet_mass")},
+                                  "n_constituents": np.full(500, 20, np.int32)},
+                    {"generated": True, "fixed_size": fixed_size})
+        evaluate_gan.main(["--kind", "jets", "--real", str(real), "--real-train", str(train), "--generated", str(gen),
+                           "--dataset", "jetnet_g", "--output-json", str(tmp_path / "m.json"),
+                           "--output-md", str(tmp_path / "s.md"), "--w1-table", "100:20", *FAST_STAGE])
+        result = json.loads((tmp_path / "m.json").read_text())
+        assert result["fixed_size"] is fixed_size
+        w1p[fixed_size] = result["jetnet"]["w1p"]
+    assert w1p[True]["match"] and not w1p[False]["match"]
+    # a quarter of the slots are padding: as particles at eta_rel ~ 0 they move W1(eta_rel) by ~0.25 E|eta_rel|
+    eta = {k: v["real_vs_gen"]["features"]["eta_rel"]["mean"] for k, v in w1p.items()}
+    assert eta[False] == pytest.approx(0.25 * 0.1 * math.sqrt(2 / math.pi), rel=0.3) and eta[True] < eta[False] / 3
 
 
 def small_classifier(path: Path) -> Path:

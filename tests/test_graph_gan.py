@@ -10,9 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from hepgraph.data import mnist
-from hepgraph.data.tables import read_arrays
+from hepgraph.data.tables import read_arrays, read_meta
 from hepgraph.models import graph_gan as gg
 from hepgraph.stages import generate_gan, train_gan
+from hepgraph.train.checkpoint import load_checkpoint, load_states
 from jet_samples import toy_jets, write_jets
 
 TINY = dict(latent_size=8, hidden_size=8, edge_layers=(16, 12), node_layers=(24,))
@@ -79,32 +80,75 @@ def layer_sizes(net: gg.MPNet) -> list[tuple[list[int], list[int]]]:
              [layer.node_mlp[0].in_features] + [m.out_features for m in layer.node_mlp]) for layer in net.layers]
 
 
-def test_named_configs_are_the_paper_table_1() -> None:
-    jets = gg.Generator(gg.graph_gan_config("jets"))
-    assert layer_sizes(jets.net) == [([65, 96, 160, 192], [224, 256, 256, 32]),
-                                     ([65, 96, 160, 192], [224, 256, 256, 3])]
-    disc = gg.Discriminator(gg.graph_gan_config("jets"))
-    assert layer_sizes(disc.net) == [([7, 96, 160, 192], [195, 256, 256, 32]),
-                                     ([65, 96, 160, 192], [224, 256, 256, 1])]
-    small = gg.Generator(gg.graph_gan_config("mnist_small"))
-    assert layer_sizes(small.net) == [([65, 64, 128], [160, 256, 256, 3])]
-    large = gg.graph_gan_config("mnist_large", num_nodes=75)
-    assert (large.gen_iters, large.disc_iters, large.edge_layers, large.num_nodes) == (2, 2, (96, 160, 192), 75)
-    cfg = gg.CONFIGS["jets"]
-    assert (cfg.disc_dropout, cfg.gen_dropout, cfg.leaky_slope, cfg.lr_d, cfg.lr_g, cfg.gen_mask) == (
-        0.5, 0.0, 0.2, 1e-5, 3e-5, False)
+#: Kansal et al. 2020, Table 1 as printed: T_g = T_d, f_e neurons (In, 1, 2, Out; None for "—"), f_n neurons
+#: (In, 1, 2, Out) and |h| per configuration.
+PAPER_TABLE_1 = {
+    "mnist_small": (1, (65, 64, None, 128), (160, 256, 256, 32), 32),  # sparse MNIST, digits 2, 3, 4, 5, 7
+    "mnist_large": (1, (65, 96, 160, 192), (224, 256, 256, 32), 32),  # sparse MNIST, digits 0, 1, 6, 8, 9
+    "mnist_superpixels": (2, (65, 64, None, 128), (160, 256, 256, 32), 32),  # superpixels, all digits
+    "jets": (2, (65, 96, 160, 192), (224, 256, 256, 32), 32),
+}
+
+
+def expected_sizes(fe: tuple, fn: tuple, h: int, node_sizes: list[int]) -> list[tuple[list[int], list[int]]]:
+    """Layer sizes of iterations with input/output node sizes ``node_sizes`` from a Table 1 row: an iteration on
+    |h|-sized nodes takes the row's In columns; on F-sized nodes f_e reads 2F + 1 and f_n (f_e Out) + F inputs."""
+    hidden = [s for s in fe[1:] if s is not None]
+    sizes = []
+    for f_in, f_out in zip(node_sizes, node_sizes[1:]):
+        sizes.append(([fe[0] if f_in == h else 2 * f_in + 1, *hidden],
+                      [fn[0] if f_in == h else hidden[-1] + f_in, *fn[1:-1], f_out]))
+    return sizes
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_TABLE_1))
+def test_named_configs_are_the_paper_table_1(name: str) -> None:
+    """Layer sizes against Table 1: T iterations of |h|-sized nodes, except where the paper's model ends: the generator
+    reads |h|-sized latent nodes and outputs the 3 node features, the discriminator reads 3 and outputs 1 per node.
+    Training settings of section 4: RMSprop 1e-5 (D) and 3e-5 (G), LeakyReLU slope 0.2, dropout 0.5 in D only."""
+    iters, fe, fn, h = PAPER_TABLE_1[name]
+    task = gg.GraphGANTask(gg.CONFIGS[name], torch.device("cpu"))
+    gen, disc = task.generator, task.discriminator
+    assert layer_sizes(gen.net) == expected_sizes(fe, fn, h, [h] * iters + [3])
+    assert layer_sizes(disc.net) == expected_sizes(fe, fn, h, [3] + [h] * (iters - 1) + [1])
+    assert [task.optimizers[m].param_groups[0]["lr"] for m in ("discriminator", "generator")] == [1e-5, 3e-5]
+    assert all(isinstance(o, torch.optim.RMSprop) for o in task.optimizers.values())
+    assert {layer.slope for layer in (*gen.net.layers, *disc.net.layers)} == {0.2}
+    assert {layer.dropout for layer in gen.net.layers} == {0.0} and {layer.dropout for layer in disc.net.layers} == {0.5}
+    assert gen.latent_map is None and disc.readout is None and not gen.net.self_loops
+
+
+#: MPGAN's trained gluon model, trained_models/mplfc_g/args.txt of github.com/rkansal47/MPGAN (the keys used here).
+MPGAN_ARGS = {"num_hits": 30, "node_feat_size": 3, "hidden_node_size": 32, "latent_node_size": 32, "fe": [96, 160, 192],
+              "fn": [256, 256], "mp_iters_gen": 2, "mp_iters_disc": 2, "leaky_relu_alpha": 0.2, "lfc": True,
+              "lfc_latent_size": 128, "dea": True, "mask_c": True, "sd": 0.2, "lr_disc": 3e-5, "lr_gen": 1e-5,
+              "disc_dropout": 0.5, "gen_dropout": 0}
 
 
 def test_mpgan_config_is_its_gluon_model() -> None:
-    """MPGAN's final gluon model: the paper's MLPs, a 128-d global noise mapped to 30 x 32 latent node features,
-    a pooled discriminator readout, self-loops, masking, latent std 0.2 and learning rates 3e-5 (D), 1e-5 (G)."""
-    cfg = gg.CONFIGS["jets_mpgan"]
-    gen, disc = gg.Generator(cfg), gg.Discriminator(cfg)
-    assert (gen.latent_map.in_features, gen.latent_map.out_features) == (128, 30 * 32)
-    assert layer_sizes(gen.net) == layer_sizes(gg.Generator(gg.CONFIGS["jets"]).net)
-    assert layer_sizes(disc.net)[-1] == ([65, 96, 160, 192], [224, 256, 256, 32])
-    assert (disc.readout.in_features, disc.readout.out_features) == (32, 1)
-    assert (cfg.gen_mask, cfg.self_loops, cfg.latent_std, cfg.lr_d, cfg.lr_g) == (True, True, 0.2, 3e-5, 1e-5)
+    """jets_mpgan against MPGAN's args: f_e/f_n sizes, a 128-d global noise mapped to 30 latent nodes of 32,
+    the pooled readout ("dea") over 32 hidden features, latent std 0.2 and the learning rates. Self-loops are
+    MPGAN's default (no args key)."""
+    a = MPGAN_ARGS
+    task = gg.GraphGANTask(gg.CONFIGS["jets_mpgan"], torch.device("cpu"))
+    gen, disc = task.generator, task.discriminator
+    h, f = a["hidden_node_size"], a["node_feat_size"]
+    fe, fn = (2 * h + 1, *a["fe"]), (a["fe"][-1] + h, *a["fn"], h)
+    assert layer_sizes(gen.net) == expected_sizes(fe, fn, h, [a["latent_node_size"]] * a["mp_iters_gen"] + [f])
+    assert layer_sizes(disc.net) == expected_sizes(fe, fn, h, [f] + [h] * a["mp_iters_disc"])
+    assert (gen.latent_map.in_features, gen.latent_map.out_features) == (a["lfc_latent_size"],
+                                                                         a["num_hits"] * a["latent_node_size"])
+    assert (disc.readout.in_features, disc.readout.out_features) == (h, 1)
+    assert [task.optimizers[m].param_groups[0]["lr"] for m in ("discriminator", "generator")] == [a["lr_disc"],
+                                                                                                   a["lr_gen"]]
+    assert {layer.dropout for layer in disc.net.layers} == {a["disc_dropout"]} and {layer.dropout for layer in gen.net.layers} == {0}
+    assert {layer.slope for layer in (*gen.net.layers, *disc.net.layers)} == {a["leaky_relu_alpha"]}
+    torch.manual_seed(0)
+    z = torch.randn(50, a["lfc_latent_size"])
+    torch.manual_seed(0)
+    _, mask = task.sample(50, torch.full((50,), 7))
+    assert torch.equal(mask, gg.count_mask(gen.latent_nodes(a["sd"] * z), torch.full((50,), 7)))  # noise of std sd
+    assert gen.net.self_loops and disc.net.self_loops and task.config.gen_mask == a["mask_c"]
 
 
 def test_config_errors_name_the_key() -> None:
@@ -121,17 +165,26 @@ def test_config_errors_name_the_key() -> None:
 
 
 @pytest.mark.parametrize("name", ["jets", "mnist_small", "jets_mpgan"])
-def test_output_shapes_and_ranges(name: str) -> None:
-    torch.manual_seed(0)
+def test_sample_is_the_generator_on_normal_noise(name: str) -> None:
+    """sample(n, counts) = generator(latent_std x N(0, 1) noise), masked by count_mask when the model masks:
+    exactly counts[b] real nodes per graph and zero padding; D gives one value per graph."""
     cfg = gg.graph_gan_config(name)
     task = gg.GraphGANTask(cfg, torch.device("cpu"))
     counts = torch.tensor([30, 12, 1]) if cfg.gen_mask else None
+    torch.manual_seed(0)
     x, mask = task.sample(3, counts)
+    torch.manual_seed(0)
+    z = cfg.latent_std * torch.randn(3, *task.generator.noise_shape)
+    expected_mask = None if counts is None else gg.count_mask(task.generator.latent_nodes(z), counts)
+    with torch.no_grad():
+        torch.testing.assert_close(x, task.generator(z, expected_mask), atol=1e-6, rtol=0)
     assert x.shape == (3, cfg.num_nodes, 3)
-    assert mask is None if counts is None else mask.sum(1).tolist() == counts.tolist()
-    assert x.abs().max() < 1
-    p = task.discriminator.train()(x)
-    assert p.shape == (3,) and ((p > 0) & (p < 1)).all()
+    if counts is None:
+        assert mask is None
+    else:
+        assert mask.sum(1).tolist() == counts.tolist() and (x[~mask] == 0).all() and (x[mask] != 0).all()
+    assert x.std(dim=1).min() > 1e-3  # nodes of one graph differ
+    assert task.discriminator(x, mask).shape == (3,)
 
 
 def test_count_mask_keeps_the_lowest_first_latent_features() -> None:
@@ -391,23 +444,40 @@ def test_feature_range_maps_the_training_range_onto_the_tanh_range() -> None:
     assert normed.amin(dim=(0, 1)).tolist() == [-1.0, -1.0] and normed.amax(dim=(0, 1)).tolist() == [1.0, 1.0]
 
 
-def test_train_and_generate_stages_give_jets_in_the_training_range(tmp_path) -> None:
-    """One epoch of the masked variant on toy jets, then 50 generated jets in physical units: every generated
-    feature inside the training range (pt_rel > 0 without clipping), padding zero, real multiplicities."""
+@pytest.mark.parametrize("gen_mask", [True, False])
+def test_generate_stage_writes_the_generator_output_in_physical_units(tmp_path, gen_mask: bool) -> None:
+    """One epoch on toy jets, then 50 generated jets: the table holds the generator's output mapped onto the training
+    range, (x + 1) (max - min) / 2 + min per feature over every node (padding included; no clipping, no filter).
+    A masking generator keeps real multiplicities and zero padding; one without a mask keeps all 20 nodes and says
+    so in the table's meta (fixed_size), which the evaluation reads."""
     jets, mask = toy_jets(96, np.random.default_rng(0), n_nodes=20, min_particles=10)
-    counts = mask.sum(axis=1)
     table = write_jets(tmp_path / "jets.parquet", jets, mask, generated=False)
     model = tmp_path / "model.pt"
     train_gan.main(["--kind", "jets", "--train", str(table), "--val", str(table), "--model", "jets",
-                    "--set", json.dumps({"gen_mask": True, **TINY}), "--epochs", "1", "--batch-size", "32",
+                    "--set", json.dumps({"gen_mask": gen_mask, **TINY}), "--epochs", "1", "--batch-size", "32",
                     "--n-val", "32", "--state-dir", str(tmp_path / "state"), "--checkpoint", str(model),
                     "--metrics-csv", str(tmp_path / "metrics.csv")])
     generated = tmp_path / "generated.parquet"
     generate_gan.main(["--checkpoint", str(model), "--n", "50", "--label", "0", "--counts-from", str(table),
-                       "--output", str(generated)])
+                       "--seed", "3", "--output", str(generated)])
     out = read_arrays(generated, "jets")
-    nodes, gen_mask = out["nodes"], out["mask"]
-    assert set(gen_mask.sum(1).tolist()) <= set(counts.tolist()) and (nodes[~gen_mask] == 0).all()
-    real = jets.reshape(-1, 3)
-    assert (nodes[gen_mask] >= real.min(0)).all() and (nodes[gen_mask] <= real.max(0)).all()
-    assert (nodes[gen_mask][:, 2] > 0).all()
+    nodes, gen_mask_out = out["nodes"], out["mask"]
+    assert read_meta(generated)["fixed_size"] is (not gen_mask)
+
+    ckpt = load_checkpoint(model)
+    task = gg.GraphGANTask(gg.GraphGANConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                               for k, v in ckpt["meta"]["config"].items()}), torch.device("cpu"))
+    load_states(model, ckpt["models"], task.models)
+    task.generator.eval()
+    torch.manual_seed(3)
+    with torch.no_grad():
+        x, m = task.sample(50, torch.from_numpy(gen_mask_out.sum(1)) if gen_mask else None)
+    low, high = jets.min(axis=(0, 1)), jets.max(axis=(0, 1))
+    expected = (x.numpy() + 1) * (high - low) / 2 + low
+    if gen_mask:
+        assert set(gen_mask_out.sum(1).tolist()) <= set(mask.sum(1).tolist())
+        np.testing.assert_array_equal(gen_mask_out, m.numpy())
+        expected = expected * gen_mask_out[..., None]
+    else:
+        assert gen_mask_out.all()
+    np.testing.assert_allclose(nodes, expected, rtol=0, atol=1e-5)

@@ -5,6 +5,17 @@ two disjoint real samples (the baseline: the score's statistical floor at that s
 real-vs-generated exceeds real-vs-real by at most one combined standard deviation, sqrt(s_rr^2 + s_rg^2); a
 generated score below the baseline matches too. Jets are [N, n, 3] arrays of (eta_rel, phi_rel, pt_rel),
 MNIST graphs [N, n, 3] of (x, y, intensity), each with a boolean mask [N, n].
+
+Padding. A generator without a mask (the seed paper's models) makes every graph with all n nodes: tanh never
+reaches the ends of its range, so no threshold tells its padding from a node (a superpixel of grey value 0 is
+as real a node as any). As in the paper's code (github.com/rkansal47/mnist_graph_gan, jets/evaluation.py
+``calc_w1`` without ``args.mask``), such *fixed-size* graphs are scored as they were trained: every node counts,
+the real graphs' zero padding included (:func:`scored_mask`); negative generated pt_rel is set to 0, not dropped.
+A masking generator (MPGAN) is scored on the real nodes of both samples, as jetnet does.
+
+Bootstrap sizes. jetnet's W1 batches of 50,000 jets and FPD batches of 20,000-50,000 presume samples at least
+that large; drawn from a few hundred jets they repeat every jet many times, and the spread over batches then
+measures resampling noise only. :meth:`JetSettings.for_sample` caps every batch at the smallest sample.
 """
 
 from __future__ import annotations
@@ -12,11 +23,12 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from hepgraph.data.tables import read_meta
 from hepgraph.metrics.efp import efps_d_le_4
 from hepgraph.metrics.jets import (PARTICLE_FEATURES, TABLE_FEATURES, Score, W1Score, fpd, kpd, w1_table, w1efp,
                                    w1m, w1p)
@@ -39,6 +51,25 @@ class JetSettings:
     fpd_max_samples: int = 50_000
     fpd_batches: int = 20
     kpd_batch_size: int = 5_000
+
+    def for_sample(self, n: int) -> JetSettings:
+        """These settings for samples of which the smallest has ``n`` jets: W1 and KPD batches of at most n jets
+        (a bootstrap replicate of the whole sample), FPD batch sizes scaled by min(1, n / fpd_max_samples) so that
+        the largest is at most n and the 1/N extrapolation keeps its range. Unchanged when n allows them all."""
+        f = min(1.0, n / self.fpd_max_samples)
+        return replace(self, num_eval_samples=min(self.num_eval_samples, n), kpd_batch_size=min(self.kpd_batch_size, n),
+                       fpd_min_samples=max(2, round(self.fpd_min_samples * f)),
+                       fpd_max_samples=min(self.fpd_max_samples, n))
+
+
+def scored_mask(mask: np.ndarray, fixed_size: bool) -> np.ndarray:
+    """The nodes [N, n] bool that scores count: every node of fixed-size graphs (padding included), else ``mask``."""
+    return np.ones_like(mask) if fixed_size else mask
+
+
+def is_fixed_size(path: str | Path) -> bool:
+    """Whether the generated table at ``path`` holds fixed-size graphs (``stages.generate_gan`` meta ``fixed_size``)."""
+    return read_meta(path).get("fixed_size") is True
 
 
 def clip_negative_pt(jets: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int]:
@@ -125,7 +156,7 @@ def evaluate_jets(real: np.ndarray, real_mask: np.ndarray, baseline: np.ndarray,
     if real.shape[1:] != baseline.shape[1:]:
         raise ValueError(f"the two real samples have different graph shapes {real.shape[1:]} and "
                          f"{baseline.shape[1:]}; give tables of the same dataset")
-    s = settings
+    s = settings.for_sample(min(len(real), len(baseline), len(gen)))
     rows = w1_table_rows(np.concatenate([real, baseline]), np.concatenate([real_mask, baseline_mask]),
                          gen, gen_mask, s.w1_grid, rng)
     scores = {}
@@ -143,7 +174,8 @@ def evaluate_jets(real: np.ndarray, real_mask: np.ndarray, baseline: np.ndarray,
     scores["kpd"] = compare(kpd(efp_real, efp_base, batch_size=s.kpd_batch_size),
                             kpd(efp_real, efp_gen, batch_size=s.kpd_batch_size))
     log.info("FPD and KPD done")
-    return {"settings": asdict(s), "w1_table": rows, "aim": aim(rows, s.aim_n), "jetnet": scores}
+    return {"settings": asdict(s), "requested_settings": asdict(settings), "w1_table": rows, "aim": aim(rows, s.aim_n),
+            "jetnet": scores}
 
 
 def evaluate_image_graphs(real: np.ndarray, real_mask: np.ndarray, baseline: np.ndarray, baseline_mask: np.ndarray,
@@ -152,10 +184,13 @@ def evaluate_image_graphs(real: np.ndarray, real_mask: np.ndarray, baseline: np.
                           classifier: str | Path | None = None) -> dict:
     """W1 of the pooled node features (x, y, intensity) over bootstrap graph samples and, given a ``classifier``
     checkpoint (``stages.train_gfd_classifier``), the graph Frechet distance; each real vs generated beside real vs
-    real."""
-    node_w1 = compare(w1p(real, real_mask, baseline, baseline_mask, rng, num_eval_samples, num_batches),
-                      w1p(real, real_mask, gen, gen_mask, rng, num_eval_samples, num_batches), IMAGE_FEATURES)
-    out = {"node_w1": node_w1, "gfd": None}
+    real. Each bootstrap batch draws min(``num_eval_samples``, smallest sample) graphs with replacement."""
+    size = min(num_eval_samples, len(real), len(baseline), len(gen))
+    node_w1 = compare(w1p(real, real_mask, baseline, baseline_mask, rng, size, num_batches),
+                      w1p(real, real_mask, gen, gen_mask, rng, size, num_batches), IMAGE_FEATURES)
+    out = {"settings": {"num_eval_samples": size, "num_batches": num_batches},
+           "requested_settings": {"num_eval_samples": num_eval_samples, "num_batches": num_batches},
+           "node_w1": node_w1, "gfd": None}
     if classifier is not None:
         from hepgraph.metrics.gfd import gfd  # torch and the MoNet classifier, only when asked for
 
@@ -247,11 +282,24 @@ def _jets_markdown(result: Mapping, pub: Mapping) -> list[str]:
             "random sets of N jets; real vs real compares two disjoint sets of real jets.", "",
             *_table2_lines(result["w1_table"], pub), "",
             f"Aim: real-vs-generated W1 within one standard deviation of real-vs-real at N = {goal['n']}: {verdict}.",
-            "", "## JetNet scores", "",
-            f"Bootstrap W1 scores over {result['settings']['num_batches']} batches of "
-            f"{result['settings']['num_eval_samples']} jets drawn with replacement (as jetnet does); FPD and KPD on "
-            "the 36 EFPs with d ≤ 4.", "",
+            "", "## JetNet scores", "", _jetnet_sizes(result["settings"], result["requested_settings"]), "",
             *_jetnet_lines(result["jetnet"], pub)]
+
+
+def _jetnet_sizes(used: Mapping, asked: Mapping) -> str:
+    """The sample sizes of the JetNet scores as a sentence, saying where they were scaled down to the sample."""
+    def sizes(s: Mapping) -> tuple[str, str, str]:
+        return (f"{s['num_eval_samples']:,}", f"{s['fpd_min_samples']:,}–{s['fpd_max_samples']:,}",
+                f"{s['kpd_batch_size']:,}")
+
+    w1, fpd_sizes, kpd_size = sizes(used)
+    text = (f"W1 scores: mean ± std over {used['num_batches']} bootstrap batches of {w1} jets drawn with replacement; "
+            f"FPD: batches of {fpd_sizes} jets extrapolated to infinite size; KPD: batches of {kpd_size} jets; "
+            "FPD and KPD on the 36 EFPs with d ≤ 4.")
+    if sizes(used) != sizes(asked):
+        text += (" Scaled to the smallest sample (jetnet: W1 {}, FPD {}, KPD {} jets): larger batches would repeat "
+                 "its jets, and their spread would measure resampling noise only.".format(*sizes(asked)))
+    return text
 
 
 def _image_graphs_markdown(result: Mapping, pub: Mapping) -> list[str]:
@@ -261,7 +309,10 @@ def _image_graphs_markdown(result: Mapping, pub: Mapping) -> list[str]:
              f"{_pm(w1_nodes['real_vs_gen'], 1e-3)} |"]
     lines += [f"| {f} | {_pm(w1_nodes['real_vs_real']['features'][f], 1e-3)} | "
               f"{_pm(w1_nodes['real_vs_gen']['features'][f], 1e-3)} |" for f in IMAGE_FEATURES]
-    lines += ["", f"Match within one standard deviation: {_yes(w1_nodes['match'])}.", "", "## Graph Frechet distance",
+    used, asked = result["settings"]["num_eval_samples"], result["requested_settings"]["num_eval_samples"]
+    lines += ["", f"Mean ± std over {result['settings']['num_batches']} bootstrap batches of {used:,} graphs drawn "
+              "with replacement" + (f" (scaled to the smallest sample from {asked:,})" if used != asked else "")
+              + f". Match within one standard deviation: {_yes(w1_nodes['match'])}.", "", "## Graph Frechet distance",
               ""]
     best = pub.get("mean_best_gfd", {}).get("values")
     published_gfd = "–" if best is None else f"{best:.3g} (mean over the ten digits of the best GFD)"
@@ -282,7 +333,10 @@ def summary_markdown(result: Mapping) -> str:
     lines = [f"# GAN evaluation: {result['dataset']}", "",
              f"- real (reference): `{inputs['real']}`, {inputs['n_real']} graphs",
              f"- real (baseline): {inputs['baseline']}, {inputs['n_baseline']} graphs",
-             f"- generated: `{inputs['generated']}`, {inputs['n_generated']} graphs", f"- seed: {result['seed']}"]
+             f"- generated: `{inputs['generated']}`, {inputs['n_generated']} graphs", f"- seed: {result['seed']}",
+             "- nodes scored: " + ("every node of every graph, the real graphs' padding included (the generator "
+                                   "makes fixed-size graphs, as in the seed paper)" if result["fixed_size"]
+                                   else "the real (masked-in) nodes of each graph")]
     if result["kind"] == "jets":
         clip = result["pt_rel_clipped"]
         lines.append(f"- negative generated pt_rel set to 0: {clip['particles']} of {clip['of']} particles")

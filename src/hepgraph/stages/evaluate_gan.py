@@ -3,7 +3,9 @@
 Jets (``--kind jets``): the seed paper's Table 2 replica and the JetNet scores, each beside its real-vs-real
 baseline (``--real`` vs ``--real-train``, or two random halves of ``--real`` without it). MNIST graphs
 (``--kind image_graphs``, one ``--digit``): W1 of the node features and, with ``--classifier``, the graph
-Frechet distance. Published numbers (hepgraph.evaluation.gan_published) are written beside ours.
+Frechet distance. Graphs of a generator without a mask (``fixed_size`` in the generated table's meta) are scored
+on every node, the real padding included, as in the seed paper (see hepgraph.evaluation.gan). W1 bootstrap batches
+(and FPD/KPD batches) are capped at the smallest sample. Published numbers (hepgraph.evaluation.gan_published) are written beside ours.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 from hepgraph.data.tables import read_nodes
 from hepgraph.evaluation import gan_published
 from hepgraph.evaluation.gan import (PAPER_W1_GRID, JetSettings, clip_negative_pt, evaluate_image_graphs,
-                                     evaluate_jets, split_halves, summary_markdown)
+                                     evaluate_jets, is_fixed_size, scored_mask, split_halves, summary_markdown)
 from hepgraph.io import atomic_output
 
 log = logging.getLogger(__name__)
@@ -69,12 +71,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--w1-table", nargs="+", type=grid_entry, default=list(PAPER_W1_GRID), metavar="N:P",
                         help="jets: Table 2 grid (default: the paper's 100:1000 1000:100 10000:10)")
     parser.add_argument("--aim-n", type=int, default=1000, help="jets: N at which real and generated should match")
-    parser.add_argument("--num-eval-samples", type=int, default=50_000, help="graphs per bootstrap batch of W1")
+    parser.add_argument("--num-eval-samples", type=int, default=50_000,
+                        help="graphs per bootstrap batch of W1, at most the smallest sample's size")
     parser.add_argument("--num-batches", type=int, default=5, help="bootstrap batches of W1")
     parser.add_argument("--fpd-samples", nargs=2, type=int, default=(20_000, 50_000), metavar=("MIN", "MAX"),
-                        help="jets: FPD batch sizes, extrapolated to infinity")
+                        help="jets: FPD batch sizes, extrapolated to infinity (scaled down to the smallest sample)")
     parser.add_argument("--fpd-batches", type=int, default=20, help="jets: FPD batches per batch size")
-    parser.add_argument("--kpd-batch-size", type=int, default=5_000, help="jets: KPD batch size")
+    parser.add_argument("--kpd-batch-size", type=int, default=5_000,
+                        help="jets: KPD batch size (at most the smallest sample)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.kind == "image_graphs" and args.digit is None:
@@ -95,9 +99,12 @@ def main(argv: list[str] | None = None) -> None:
         a, b = split_halves(len(real), rng)
         real, real_mask, baseline, baseline_mask = real[a], real_mask[a], real[b], real_mask[b]
         baseline_name = f"the other random half of {args.real}"
-    log.info("real %d, baseline %d, generated %d graphs", len(real), len(baseline), len(gen))
+    fixed_size = is_fixed_size(args.generated)
+    real_mask, baseline_mask, gen_mask = (scored_mask(m, fixed_size) for m in (real_mask, baseline_mask, gen_mask))
+    log.info("real %d, baseline %d, generated %d graphs; %s", len(real), len(baseline), len(gen),
+             "fixed-size graphs: every node scored" if fixed_size else "masked-in nodes scored")
     result: dict[str, Any] = {
-        "kind": args.kind, "dataset": args.dataset, "seed": args.seed,
+        "kind": args.kind, "dataset": args.dataset, "seed": args.seed, "fixed_size": fixed_size,
         "inputs": {"real": args.real, "n_real": len(real), "baseline": baseline_name, "n_baseline": len(baseline),
                    "generated": args.generated, "n_generated": len(gen)},
     }

@@ -3,10 +3,11 @@
     python -m hepgraph.stages.generate_gan --checkpoint results/gan/jetnet_g/model.pt --n 2000 --label 0 \\
         --seed 1 --output results/gan/jetnet_g/generated.parquet
 
-Features are mapped back to physical units; masked-out nodes are zero. Jets: a negative generated pt_rel
-(possible only if the training set has one) is set to 0 and its particle masked (JetNet's correction);
-unknown jet-level columns (pt, eta, mass) are NaN. With MPGAN-style masking the generator's own mask is kept,
-using real multiplicities drawn from ``--counts-from``.
+Features are mapped back to physical units. With MPGAN-style masking the generator's own mask is kept, using
+real multiplicities drawn from ``--counts-from``, and masked-out nodes are zero. A generator without a mask makes
+fixed-size graphs: every node is kept (mask all True) and the table's meta says ``fixed_size: true``, so that the
+evaluation scores all nodes of real and generated graphs alike, as the seed paper did (hepgraph.evaluation.gan).
+Jets: unknown jet-level columns (pt, eta, mass) are NaN; a negative pt_rel is left for the evaluation to clip.
 """
 
 from __future__ import annotations
@@ -70,16 +71,12 @@ def main(argv: list[str] | None = None) -> None:
     nodes, mask = generate(args.checkpoint, args.n, args.seed, pick_device(args.device), counts)
     columns = {"nodes": nodes, "mask": mask, "label": np.full(args.n, args.label, np.int64)}
     if meta["kind"] == "jets":
-        negative = (nodes[..., 2] < 0) & mask
-        log.info("%d of %d generated particles have pt_rel < 0: set to 0 and masked", negative.sum(), mask.sum())
-        nodes[..., 2] = np.clip(nodes[..., 2], 0.0, None)
-        mask &= nodes[..., 2] > 0
-        nodes *= mask[..., None]
         nan = np.full(args.n, np.nan, np.float32)
-        columns.update(nodes=nodes, mask=mask, jet_pt=nan, jet_eta=nan, jet_mass=nan,
-                       n_constituents=mask.sum(1).astype(np.int32))
+        columns.update(jet_pt=nan, jet_eta=nan, jet_mass=nan, n_constituents=mask.sum(1).astype(np.int32))
+    fixed_size = not meta["config"]["gen_mask"]
     write_table(args.output, meta["kind"], columns,
-                {"generated": True, "checkpoint": args.checkpoint, "n_samples": args.n, "seed": args.seed})
+                {"generated": True, "checkpoint": args.checkpoint, "n_samples": args.n, "seed": args.seed,
+                 "fixed_size": fixed_size})
     log.info("wrote %d generated graphs to %s", args.n, args.output)
 
 

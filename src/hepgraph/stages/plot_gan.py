@@ -1,7 +1,9 @@
 """Draw a graph GAN's figures, each PNG written atomically:
 
-  --samples   jets: real vs generated particle eta_rel, phi_rel, pt_rel and jet m/pT, with ratio panels (Fig. 3);
-              image_graphs: real digits above generated ones (Fig. 2)
+  --samples   jets: real vs generated particle eta_rel, phi_rel, pt_rel and jet m/pT, with ratio panels (Fig. 3),
+              over the nodes the evaluation scores (every node, padding included, for fixed-size generated graphs);
+              image_graphs: real digits above generated ones (Fig. 2), nodes painted over the real graphs'
+              node spacing (one pixel for sparse MNIST, 3x3 pixels for superpixels)
   --curves    losses and validation metrics per epoch, from the training run's --metrics-csv
 """
 
@@ -11,7 +13,7 @@ import argparse
 import logging
 
 from hepgraph.data.tables import read_nodes
-from hepgraph.evaluation.gan import clip_negative_pt
+from hepgraph.evaluation.gan import clip_negative_pt, is_fixed_size, scored_mask
 from hepgraph.plots.gan import digit_grid, jet_feature_plot, training_curves
 
 log = logging.getLogger(__name__)
@@ -27,8 +29,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--curves", help="PNG of the training curves (with --metrics-csv)")
     parser.add_argument("--digit", type=int, choices=range(10), help="image_graphs: draw only this digit")
     parser.add_argument("--n-digits", type=int, default=8, help="image_graphs: digits per row")
-    parser.add_argument("--node-radius", type=int, default=0,
-                        help="image_graphs: pixels painted around each node (0 for sparse MNIST, 1 for superpixels)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if bool(args.metrics_csv) != bool(args.curves):
@@ -38,11 +38,14 @@ def main(argv: list[str] | None = None) -> None:
     gen, gen_mask = read_nodes(args.generated, args.kind, args.digit)
     path = args.samples
     if args.kind == "jets":
+        fixed_size = is_fixed_size(args.generated)
+        real_mask, gen_mask = scored_mask(real_mask, fixed_size), scored_mask(gen_mask, fixed_size)
         gen, n_clipped = clip_negative_pt(gen, gen_mask)
-        log.info("set %d negative generated pt_rel to 0", n_clipped)
+        log.info("set %d negative generated pt_rel to 0; %s", n_clipped,
+                 "fixed-size jets: every particle slot drawn, padding included" if fixed_size else "masked jets")
         jet_feature_plot(real, real_mask, gen, gen_mask, path)
     else:
-        digit_grid(real, real_mask, gen, gen_mask, path, n=args.n_digits, radius=args.node_radius)
+        digit_grid(real, real_mask, gen, gen_mask, path, n=args.n_digits)
     log.info("wrote %s", path)
     if args.metrics_csv:
         training_curves(args.metrics_csv, args.curves)
