@@ -1,29 +1,38 @@
-"""Time the generated-jet metrics (hepgraph.metrics.jets, .efp) at jetnet's sample sizes.
+"""Time the generated-jet metrics (W1M, W1P, W1EFP, FPD, KPD) of hepgraph, of hepgraph at an earlier commit, and of
+jetnet, side by side in one run on the same arrays, and compare their values.
 
-    .venv/bin/python benchmarks/gan_metrics.py                 # N = 10,000 and 50,000 jets
-    .venv/bin/python benchmarks/gan_metrics.py 2000 --no-record
+    .venv/bin/python benchmarks/gan_metrics.py --jetnet-python /tmp/jetnet-venv/bin/python --before a0d7677
+    .venv/bin/python benchmarks/gan_metrics.py -n 5000 --repeats 1 --no-record      # hepgraph only, quick
+
+jetnet is never a dependency: give ``--jetnet-python`` an interpreter of a separate venv, e.g.
+``python3 -m venv /tmp/jetnet-venv && /tmp/jetnet-venv/bin/pip install 'numpy<2' 'pyarrow<17' jetnet==0.2.5
+torch==2.13.0``. ``--before REV`` exports ``src/`` at that git revision and times it the same way.
 
 Toy jets of 30 particles (10-30 real: Gaussian eta_rel, phi_rel of width 0.1, exponential pt_rel summing to 1);
-the "generated" sample is shifted by 0.01 in eta_rel. W1M, W1P, W1EFP draw 5 bootstrap batches of N jets;
-FPD and KPD run with jetnet's defaults on the 36 EFPs with d <= 4 (so their cost hardly depends on N); the Table 2
-bootstrap runs for each (N, P) of the paper that N jets allow. Each row is one call: wall and CPU seconds.
-Appends a table to benchmarks/results.md.
+the "generated" sample is shifted by 0.01 in eta_rel. Both samples are saved to one .npz that every implementation
+reads in its own subprocess (jetnet gets the 3 features with zeroed padding and the masks for W1P: a 4th feature
+would be read as particle mass). Steps use each library's defaults: W1s over 5 bootstrap batches of N jets,
+W1EFP including the 5 EFPs of both samples, the 36 EFPs (d <= 4) of both samples, FPD and KPD on those. Rounds
+are interleaved (ours, before, jetnet, ours, ...); each cell is the median wall time over ``--repeats`` rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
-from record import append
-
-from hepgraph.evaluation.gan import PAPER_W1_GRID
-from hepgraph.metrics import efp
-from hepgraph.metrics import jets as metrics
-
+ROOT = Path(__file__).resolve().parents[1]
+STEPS: tuple[str, ...] = ("W1M", "W1P", "W1EFP (+ 5 EFPs of both)", "36 EFPs of both", "FPD", "KPD")
 
 
 def toy_jets(n_jets: int, rng: np.random.Generator, eta_shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -36,57 +45,147 @@ def toy_jets(n_jets: int, rng: np.random.Generator, eta_shift: float = 0.0) -> t
     return np.where(mask[..., None], jets, 0.0).astype(np.float32), mask
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, float]:
-    """Wall and CPU seconds of one call of ``fn``."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - wall, time.process_time() - cpu
-
-
-def timings(n: int) -> dict[str, tuple[float, float]]:
-    """Step name -> (wall s, CPU s) for real and generated samples of ``n`` jets."""
-    rng = np.random.default_rng(0)
-    (real, real_mask), (gen, gen_mask) = toy_jets(n, rng), toy_jets(n, rng, eta_shift=0.01)
-    real_efps, gen_efps = efp.efps_d_le_4(real, real_mask), efp.efps_d_le_4(gen, gen_mask)
-    steps: dict[str, Callable[[], object]] = {
-        "jet m/pT (one sample)": lambda: metrics.jet_mass_over_pt(real, real_mask),
-        "5 JetNet EFPs (one sample)": lambda: efp.efps(real, real_mask),
-        "36 EFPs d <= 4 (one sample)": lambda: efp.efps_d_le_4(real, real_mask),
-        "W1M (5 x N)": lambda: metrics.w1m(real, real_mask, gen, gen_mask, rng, num_eval_samples=n),
-        "W1P (5 x N)": lambda: metrics.w1p(real, real_mask, gen, gen_mask, rng, num_eval_samples=n),
-        "W1EFP (5 x N, EFPs of both)": lambda: metrics.w1efp(real, real_mask, gen, gen_mask, rng,
-                                                             num_eval_samples=n),
-        "FPD (jetnet defaults)": lambda: metrics.fpd(real_efps, gen_efps),
-        "KPD (jetnet defaults)": lambda: metrics.kpd(real_efps, gen_efps),
-    }
-    for table_n, p in PAPER_W1_GRID:
-        if 2 * table_n <= n:
-            steps[f"Table 2 bootstrap N={table_n}, P={p}"] = (
-                lambda table_n=table_n, p=p: metrics.w1_table(real, real_mask, gen, gen_mask, table_n, p, rng))
+def _timed(steps: dict[str, Callable[[], tuple[float, float]]]) -> dict[str, dict[str, float]]:
+    """Run each step once: {step: {"wall": s, "value": v, "error": e}}."""
     out = {}
     for name, fn in steps.items():
-        out[name] = timed(fn)
-        print(f"N = {n:>6}: {name:36s} wall {out[name][0]:7.2f} s   cpu {out[name][1]:7.2f} s", flush=True)
+        start = time.perf_counter()
+        value, error = fn()
+        out[name] = {"wall": time.perf_counter() - start, "value": float(value), "error": float(error)}
     return out
+
+
+def _hepgraph_steps(a: dict[str, np.ndarray]) -> dict[str, Callable[[], tuple[float, float]]]:
+    """The steps with whichever hepgraph is on sys.path (this checkout's or an exported revision's)."""
+    from hepgraph.metrics import efp
+    from hepgraph.metrics import jets as metrics
+
+    rng = np.random.default_rng(0)
+    jets = (a["real"], a["real_mask"], a["gen"], a["gen_mask"])
+    features: list[np.ndarray] = []
+
+    def d_le_4() -> tuple[float, float]:
+        features[:] = [efp.efps_d_le_4(a["real"], a["real_mask"]), efp.efps_d_le_4(a["gen"], a["gen_mask"])]
+        return float(features[0].mean()), float(features[1].mean())
+
+    return {"W1M": lambda: metrics.w1m(*jets, rng)[:2], "W1P": lambda: metrics.w1p(*jets, rng)[:2],
+            "W1EFP (+ 5 EFPs of both)": lambda: metrics.w1efp(*jets, rng)[:2], "36 EFPs of both": d_le_4,
+            "FPD": lambda: metrics.fpd(*features), "KPD": lambda: metrics.kpd(*features)}
+
+
+def _jetnet_steps(a: dict[str, np.ndarray]) -> dict[str, Callable[[], tuple[float, float]]]:
+    """The steps with jetnet.evaluation (its defaults); multi-feature W1s averaged as hepgraph's W1Score does."""
+    from jetnet import evaluation as je
+
+    real, gen = a["real"], a["gen"]
+    features: list[np.ndarray] = []
+
+    def averaged(means: np.ndarray, stds: np.ndarray) -> tuple[float, float]:
+        return float(np.mean(means)), float(np.linalg.norm(stds))
+
+    def d_le_4() -> tuple[float, float]:
+        features[:] = [je.get_fpd_kpd_jet_features(real), je.get_fpd_kpd_jet_features(gen)]
+        return float(features[0].mean()), float(features[1].mean())
+
+    return {"W1M": lambda: je.w1m(real, gen),
+            "W1P": lambda: averaged(*je.w1p(real, gen, a["real_mask"], a["gen_mask"])),
+            "W1EFP (+ 5 EFPs of both)": lambda: averaged(*je.w1efp(real, gen)), "36 EFPs of both": d_le_4,
+            "FPD": lambda: je.fpd(*features), "KPD": lambda: je.kpd(*features)}
+
+
+def worker(library: str, arrays: Path, out: Path) -> None:
+    """Subprocess entry: time every step of ``library`` on the saved arrays, write the results as JSON."""
+    with np.load(arrays) as data:
+        a = {k: data[k] for k in data.files}
+    steps = _jetnet_steps(a) if library == "jetnet" else _hepgraph_steps(a)
+    out.write_text(json.dumps(_timed(steps)))
+
+
+def _export(revision: str, into: Path) -> Path:
+    """``src/`` of the git ``revision`` unpacked under ``into``; returns the directory to put on PYTHONPATH."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "src"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into / "src"
+
+
+def _run(python: str, library: str, pythonpath: Path | None, arrays: Path, tmp: Path) -> dict:
+    """One subprocess run of ``worker``; raises with its stderr if it fails."""
+    out = tmp / f"{library}-{time.monotonic_ns()}.json"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    proc = subprocess.run([python, __file__, "--worker", library, "--arrays", str(arrays), "--out", str(out)],
+                          env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{library} worker ({python}) failed:\n{proc.stderr[-3000:]}")
+    return json.loads(out.read_text())
+
+
+def _value(r: dict) -> str:
+    return f"{r['value']:.4g} ± {r['error']:.2g}"
+
+
+def table(results: dict[str, list[dict]]) -> str:
+    """Markdown table: median wall seconds per implementation and step, the speed-up, and each one's values."""
+    names = list(results)
+    med = {k: {s: statistics.median(r[s]["wall"] for r in runs) for s in STEPS} for k, runs in results.items()}
+    for k in names:
+        med[k]["all five"] = sum(med[k].values())
+    header = " | ".join(f"{k} s" for k in names)
+    ratios = [k for k in names if k != "hepgraph"]
+    lines = [f"| step | {header} | " + " | ".join(f"{k} / hepgraph" for k in ratios) + " | "
+             + " | ".join(f"value {k}" for k in names) + " |",
+             "|---|" + "---:|" * (2 * len(names) - 1) + "---|" * len(names)]
+    for s in (*STEPS, "all five"):
+        times = " | ".join(f"{med[k][s]:.2f}" for k in names)
+        speed = " | ".join(f"{med[k][s] / med['hepgraph'][s]:.1f}x" for k in ratios)
+        values = " | ".join("" if s == "all five" else _value(results[k][0][s]) for k in names)
+        lines.append(f"| {s} | {times} | {speed} | {values} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sizes", nargs="*", type=int, default=[10_000, 50_000], help="jets per sample")
+    parser.add_argument("-n", type=int, default=50_000, help="jets per sample (default 50,000, jetnet's)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds; cells are medians")
+    parser.add_argument("--jetnet-python", help="interpreter of a venv with jetnet (and energyflow) installed")
+    parser.add_argument("--before", metavar="REV", help="also time hepgraph's src/ at this git revision")
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to results.md")
+    parser.add_argument("--worker", choices=["hepgraph", "jetnet"], help=argparse.SUPPRESS)
+    parser.add_argument("--arrays", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    results = {n: timings(n) for n in args.sizes}
-    names = list(dict.fromkeys(name for r in results.values() for name in r))
-    lines = ["| step | " + " | ".join(f"N = {n:,}: wall s (CPU s)" for n in args.sizes) + " |",
-             "|---|" + "---:|" * len(args.sizes)]
-    for name in names:
-        cells = [f"{results[n][name][0]:.2f} ({results[n][name][1]:.2f})" if name in results[n] else "–"
-                 for n in args.sizes]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    table = "\n".join(lines)
-    print(table)
+    if args.worker:
+        worker(args.worker, args.arrays, args.out)
+        return
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        rng = np.random.default_rng(0)
+        (real, real_mask), (gen, gen_mask) = toy_jets(args.n, rng), toy_jets(args.n, rng, eta_shift=0.01)
+        arrays = tmp / "jets.npz"
+        np.savez(arrays, real=real, real_mask=real_mask, gen=gen, gen_mask=gen_mask)
+        runs: dict[str, tuple[str, str, Path | None]] = {"hepgraph": (sys.executable, "hepgraph", ROOT / "src")}
+        if args.before:
+            runs[f"hepgraph {args.before}"] = (sys.executable, "hepgraph", _export(args.before, tmp))
+        if args.jetnet_python:
+            runs["jetnet"] = (args.jetnet_python, "jetnet", None)
+        results: dict[str, list[dict]] = {k: [] for k in runs}
+        loads = []
+        for r in range(args.repeats):
+            for name, (python, library, path) in runs.items():
+                results[name].append(_run(python, library, path, arrays, tmp))
+                loads.append(os.getloadavg()[0])
+                total = sum(step["wall"] for step in results[name][-1].values())
+                print(f"round {r + 1}: {name:24s} {total:7.1f} s  (1-min load {loads[-1]:.1f})", flush=True)
+    text = (f"N = {args.n:,} real and {args.n:,} generated toy jets; median wall s of {args.repeats} interleaved "
+            f"rounds, 1-min load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores "
+            f"(shared machine); values (value ± error) from round 1.\n"
+            f"`{' '.join([Path(sys.executable).name, *sys.argv])}`\n\n{table(results)}")
+    print(text)
     if not args.no_record:
-        append("generated-jet metrics", table)
+        sys.path.insert(0, str(Path(__file__).parent))
+        from record import append
+        append("generated-jet metrics: hepgraph vs jetnet", text)
 
 
 if __name__ == "__main__":

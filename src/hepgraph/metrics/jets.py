@@ -25,7 +25,7 @@ from scipy.optimize import curve_fit
 from scipy.stats import iqr
 
 from hepgraph.data.kinematics import pt_eta_phi_m
-from hepgraph.metrics.distances import frechet_distance, mmd_poly, w1
+from hepgraph.metrics.distances import frechet_distances, mmd_poly, resampled_w1, w1
 from hepgraph.metrics.efp import efps, masked_jets
 
 PARTICLE_FEATURES: tuple[str, ...] = ("eta_rel", "phi_rel", "pt_rel")
@@ -67,21 +67,31 @@ def _w1_score(w1s: np.ndarray) -> W1Score:
     return W1Score(float(means.mean()), float(np.linalg.norm(stds)), means, stds)
 
 
+def _draw_counts(rng: np.random.Generator, n1: int, n2: int, num_eval_samples: int,
+                 num_batches: int) -> tuple[np.ndarray, np.ndarray]:
+    """jetnet's bootstrap draws as counts [num_batches, n1], [num_batches, n2]: how often each row is drawn.
+
+    Per batch ``rng.choice(n1, num_eval_samples)`` then ``rng.choice(n2, num_eval_samples)``, jetnet's order.
+    """
+    counts1, counts2 = np.empty((num_batches, n1), np.int32), np.empty((num_batches, n2), np.int32)
+    for b in range(num_batches):
+        counts1[b] = np.bincount(rng.choice(n1, size=num_eval_samples), minlength=n1)
+        counts2[b] = np.bincount(rng.choice(n2, size=num_eval_samples), minlength=n2)
+    return counts1, counts2
+
+
 def w1_features(x1: np.ndarray, x2: np.ndarray, rng: np.random.Generator, num_eval_samples: int = 50_000,
                 num_batches: int = 5) -> W1Score:
     """W1 between per-jet features x1 [N1, F] and x2 [N2, F], feature by feature, over bootstrap batches.
 
-    Each batch draws ``num_eval_samples`` rows of each sample with replacement (jetnet's w1m / w1efp loop).
+    Each batch draws ``num_eval_samples`` rows of each sample with replacement (jetnet's w1m / w1efp loop); the
+    W1s come from the draw counts (``distances.resampled_w1``), equal to those of the copied rows.
     """
     x1, x2 = np.asarray(x1, dtype=np.float64), np.asarray(x2, dtype=np.float64)
-    if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1]:
-        raise ValueError(f"features must be [N1, F] and [N2, F] with one F; got {x1.shape} and {x2.shape}")
-    w1s = []
-    for _ in range(num_batches):
-        s1 = x1[rng.choice(len(x1), size=num_eval_samples)]
-        s2 = x2[rng.choice(len(x2), size=num_eval_samples)]
-        w1s.append([w1(s1[:, f], s2[:, f]) for f in range(x1.shape[1])])
-    return _w1_score(np.asarray(w1s))
+    if x1.ndim != 2 or x2.ndim != 2 or x1.shape[1] != x2.shape[1] or len(x1) == 0 or len(x2) == 0:
+        raise ValueError(f"features must be [N1 >= 1, F] and [N2 >= 1, F] with one F; got {x1.shape} and {x2.shape}")
+    counts1, counts2 = _draw_counts(rng, len(x1), len(x2), num_eval_samples, num_batches)
+    return _w1_score(resampled_w1(x1, np.arange(len(x1)), counts1, x2, np.arange(len(x2)), counts2))
 
 
 def w1m(jets1: np.ndarray, mask1: np.ndarray, jets2: np.ndarray, mask2: np.ndarray, rng: np.random.Generator,
@@ -101,20 +111,14 @@ def w1p(jets1: np.ndarray, mask1: np.ndarray, jets2: np.ndarray, mask2: np.ndarr
         num_eval_samples: int = 50_000, num_batches: int = 5) -> W1Score:
     """W1P: W1 of (eta_rel, phi_rel, pt_rel) of the pooled real particles of bootstrap jet samples (jetnet ``w1p``).
 
-    jetnet additionally drops particles whose features are all exactly 0; the mask covers those here.
+    jetnet additionally drops particles whose features are all exactly 0; the mask covers those here. Each
+    particle is weighted by how often its jet is drawn (``distances.resampled_w1``), so no particles are copied.
     """
     jets1, mask1 = masked_jets(jets1, mask1)
     jets2, mask2 = masked_jets(jets2, mask2)
-    w1s = []
-    for _ in range(num_batches):
-        rand1 = rng.choice(len(jets1), size=num_eval_samples)
-        rand2 = rng.choice(len(jets2), size=num_eval_samples)
-        parts1, parts2 = jets1[rand1][mask1[rand1]], jets2[rand2][mask2[rand2]]  # pooled real particles
-        if len(parts1) == 0 or len(parts2) == 0:
-            w1s.append([np.inf] * len(PARTICLE_FEATURES))  # as jetnet: no particles at all is infinitely far
-        else:
-            w1s.append([w1(parts1[:, f], parts2[:, f]) for f in range(len(PARTICLE_FEATURES))])
-    return _w1_score(np.asarray(w1s))
+    counts1, counts2 = _draw_counts(rng, len(jets1), len(jets2), num_eval_samples, num_batches)
+    units1, units2 = np.nonzero(mask1)[0], np.nonzero(mask2)[0]  # the jet of each real particle
+    return _w1_score(resampled_w1(jets1[mask1], units1, counts1, jets2[mask2], units2, counts2))
 
 
 def _normalise(real: np.ndarray, gen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -132,29 +136,52 @@ def _check_features(real: np.ndarray, gen: np.ndarray) -> tuple[np.ndarray, np.n
     return real, gen
 
 
+def bootstrap_moments(x: np.ndarray, counts: np.ndarray, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Means [B, F] and covariances [B, F, F] (``np.cov``, ddof = 1) of B resamplings of the rows of x [N, F].
+
+    ``counts`` [B, N]: how often each row is drawn. The moments are count-weighted sums, for all resamplings at
+    once: one matrix product of the counts with the rows' centred pair products (in blocks of ``block`` rows),
+    instead of copying every resampled sample. Centring on the mean of x keeps the covariances accurate.
+    """
+    n_rows, n_features = x.shape
+    if counts.ndim != 2 or counts.shape[1] != n_rows or (counts.sum(axis=1) < 2).any():
+        raise ValueError(f"counts must be [B, {n_rows}] with >= 2 draws per resampling; got shape {counts.shape}")
+    centre = x.mean(axis=0)
+    xc = x - centre
+    sizes = counts.sum(axis=1, dtype=np.float64)
+    p, q = np.triu_indices(n_features)
+    sums, pair_sums = np.zeros((len(counts), n_features)), np.zeros((len(counts), len(p)))
+    for i in range(0, n_rows, block):
+        rows, weights = xc[i:i + block], counts[:, i:i + block].astype(np.float64)
+        sums += weights @ rows
+        pair_sums += weights @ (rows[:, p] * rows[:, q])
+    means = sums / sizes[:, None]
+    upper = (pair_sums - sizes[:, None] * means[:, p] * means[:, q]) / (sizes[:, None] - 1)
+    covs = np.empty((len(counts), n_features, n_features))
+    covs[:, p, q] = upper
+    covs[:, q, p] = upper
+    return means + centre, covs
+
+
 def fpd(real_features: np.ndarray, gen_features: np.ndarray, min_samples: int = 20_000, max_samples: int = 50_000,
         num_batches: int = 20, num_points: int = 10, normalise: bool = True, seed: int = 42) -> Score:
     """Frechet physics distance (arXiv:2211.10295) between features [N, F], extrapolated to infinite sample size.
 
     jetnet ``fpd``: for ``num_points`` batch sizes evenly spaced in 1/N between ``min_samples`` and
-    ``max_samples``, the mean Frechet distance over ``num_batches`` bootstrap batches; a linear fit in 1/N with
-    non-negative intercept and slope (scipy ``curve_fit``) gives the value (intercept) and its error. Features are
-    first divided by the real sample's max |value|. Recommended features: ``efp.efps_d_le_4`` (36 EFPs).
+    ``max_samples``, the mean Frechet distance over ``num_batches`` bootstrap batches (drawn as jetnet draws them,
+    from ``default_rng(seed)``); a linear fit in 1/N with non-negative intercept and slope (scipy ``curve_fit``)
+    gives the value (intercept) and its error. Features are first divided by the real sample's max |value|.
+    Recommended features: ``efp.efps_d_le_4`` (36 EFPs). Means and covariances come from ``bootstrap_moments``.
     """
     x, y = _check_features(real_features, gen_features)
     if normalise:
         x, y = _normalise(x, y)
     batches = (1 / np.linspace(1.0 / min_samples, 1.0 / max_samples, num_points)).astype("int32")
     rng = np.random.default_rng(seed)
-    vals = []
-    for batch_size in batches:
-        points = []
-        for _ in range(num_batches):
-            s1 = x[rng.choice(len(x), size=batch_size)]
-            s2 = y[rng.choice(len(y), size=batch_size)]
-            points.append(frechet_distance(s1.mean(axis=0), np.cov(s1, rowvar=False),
-                                           s2.mean(axis=0), np.cov(s2, rowvar=False)))
-        vals.append(np.mean(points))
+    draws = [_draw_counts(rng, len(x), len(y), int(size), num_batches) for size in batches]
+    (mu1, s1), (mu2, s2) = (bootstrap_moments(z, np.concatenate([d[k] for d in draws]))
+                            for k, z in ((0, x), (1, y)))
+    vals = frechet_distances(mu1, s1, mu2, s2).reshape(num_points, num_batches).mean(axis=1)
     params, covs = curve_fit(lambda inv_n, intercept, slope: intercept + slope * inv_n, 1 / batches, vals,
                              bounds=([0, 0], [np.inf, np.inf]))
     return Score(float(params[0]), float(np.sqrt(covs[0, 0])))
