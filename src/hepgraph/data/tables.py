@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 META_KEY = b"hepgraph"
 ROW_GROUP_BYTES = 32 * 2**20  # row groups of ~32 MiB stream well and compress well
+BATCH_BYTES = 4 * 2**20  # batches read by iter_batches: small numpy copies keep the allocator from fragmenting
 
 
 @dataclass(frozen=True)
@@ -311,7 +312,8 @@ def table_rows(path: str | Path, kind: str) -> int:
 def iter_batches(path: str | Path, kind: str, columns: Sequence[str] | None = None,
                  batch_rows: int | None = None) -> Iterator[Arrays]:
     """Stream a table as numpy batches (as :func:`read_arrays` gives them) of ``batch_rows`` rows or, by default,
-    one row group, in row order; memory holds one row group. The kind and columns are checked before the first batch.
+    ~``BATCH_BYTES``, in row order; memory holds one row group and one batch. The kind and columns are checked
+    before the first batch.
     """
     if batch_rows is not None and batch_rows < 1:
         raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
@@ -322,7 +324,7 @@ def iter_batches(path: str | Path, kind: str, columns: Sequence[str] | None = No
         with file:
             for index in range(file.num_row_groups):
                 table = _read_row_group(file, path, index, wanted)
-                step = batch_rows or max(len(table), 1)
+                step = batch_rows or max(1, int(BATCH_BYTES * len(table) / max(table.nbytes, 1)))
                 parts = [table.slice(start, step) for start in range(0, len(table), step)][::-1]
                 del table  # the row group's Arrow buffers go with its last part, before that part is yielded
                 while parts:

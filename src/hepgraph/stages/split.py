@@ -1,8 +1,8 @@
 """Merge the preprocessed shards of one dataset and write deterministic train/val/test tables, streaming.
 
 Rows are assigned to the splits from their global index (shards in the order given) and a seeded permutation
-of all indices; the shards are then read a row group at a time and each row is written to its split in
-order, so memory holds one row group per table, whatever the size of the dataset.
+of all indices; the shards are then read in batches and each row is written to its split in order, so memory
+holds about one row group per table, whatever the size of the dataset.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--inputs", nargs="+", required=True, help="preprocessed shard tables")
     parser.add_argument("--fractions", nargs=3, type=float, default=(0.7, 0.15, 0.15), metavar=("TRAIN", "VAL", "TEST"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-rows", type=int, help="rows read at a time (default: one row group)")
+    parser.add_argument("--batch-rows", type=int, help="rows read at a time (default: ~4 MiB)")
     for name in SPLITS:
         parser.add_argument(f"--{name}", required=True)
     args = parser.parse_args(argv)
