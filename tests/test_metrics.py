@@ -7,11 +7,14 @@ import json
 
 import numpy as np
 import pytest
-from scipy.stats import wasserstein_distance
+from scipy.linalg import sqrtm
+from scipy.optimize import curve_fit
+from scipy.stats import iqr, wasserstein_distance
 
 from hepgraph.metrics import efp
-from hepgraph.metrics.distances import frechet_distance, mmd_poly, w1
-from hepgraph.metrics.jets import (TABLE_FEATURES, fpd, jet_mass_over_pt, kpd, w1_table, w1efp, w1m, w1p)
+from hepgraph.metrics.distances import frechet_distance, mmd_poly, resampled_w1, trace_sqrt_product, w1
+from hepgraph.metrics.jets import (TABLE_FEATURES, bootstrap_moments, fpd, jet_mass_over_pt, kpd, w1_table, w1efp,
+                                   w1m, w1p)
 from jet_samples import toy_jets
 
 
@@ -48,6 +51,27 @@ def test_w1_equals_scipy_on_unequal_samples() -> None:
         w1(a, [])
 
 
+def test_resampled_w1_of_a_shift_and_of_copied_draws() -> None:
+    a = (np.arange(1000) + 0.5) / 1000
+    ones = np.ones((1, 1000), np.int64)
+    assert resampled_w1(a[:, None], np.arange(1000), ones, a[:, None] + 0.3, np.arange(1000), ones)[0, 0] == (
+        pytest.approx(0.3, abs=1e-12))  # every unit drawn once: W1 of a shift is the shift
+    rng = np.random.default_rng(2)
+    values1, values2 = rng.normal(size=(700, 2)), rng.exponential(size=(500, 2)).astype(np.float32)
+    units1, units2 = np.sort(rng.integers(0, 60, 700)), np.sort(rng.integers(0, 40, 500))  # entries of 60 / 40 jets
+    draws1, draws2 = rng.integers(0, 60, (4, 25)), rng.integers(0, 40, (4, 35))  # jets drawn with replacement
+    counts1 = np.stack([np.bincount(d, minlength=60) for d in draws1])
+    counts2 = np.stack([np.bincount(d, minlength=40) for d in draws2])
+    got = resampled_w1(values1, units1, counts1, values2, units2, counts2)
+    for b in range(4):
+        copied1 = np.concatenate([values1[units1 == j] for j in draws1[b]])
+        copied2 = np.concatenate([values2[units2 == j] for j in draws2[b]])
+        assert got[b] == pytest.approx([wasserstein_distance(copied1[:, f], copied2[:, f]) for f in range(2)],
+                                       rel=1e-12)
+    none = np.zeros((1, 40), np.int64)
+    assert np.isinf(resampled_w1(values1, units1, counts1[:1], values2, units2, none)).all()  # nothing drawn
+
+
 @pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")  # the singular products below
 def test_frechet_distance_closed_forms() -> None:
     mu1, mu2 = np.array([0.0, 1.0]), np.array([3.0, -1.0])
@@ -64,11 +88,22 @@ def test_frechet_distance_closed_forms() -> None:
         frechet_distance(mu1, np.eye(3), mu2, np.eye(3))
 
 
+def test_trace_sqrt_product_of_non_commuting_matrices() -> None:
+    """For 2 x 2 A with non-negative eigenvalues, Tr sqrt(A) = sqrt(Tr A + 2 sqrt(det A))."""
+    s1, s2 = np.array([[2.0, 1.0], [1.0, 2.0]]), np.diag([1.0, 4.0])  # s1 s2 = [[2, 4], [1, 8]]: trace 10, det 12
+    assert trace_sqrt_product(s1, s2) == pytest.approx(np.sqrt(10 + 2 * np.sqrt(12)), rel=1e-12)
+    mu1, mu2 = np.array([0.0, 1.0]), np.array([3.0, -1.0])
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(13 + 4 + 5 - 2 * np.sqrt(10 + 4 * np.sqrt(3)), rel=1e-12)
+    stack = trace_sqrt_product(np.stack([s1, np.eye(2)]), np.stack([s2, s2]))  # stacks: one trace per pair
+    assert stack == pytest.approx([np.sqrt(10 + 2 * np.sqrt(12)), 1 + 2], rel=1e-12)
+
+
 def test_mmd_poly_hand_computed() -> None:
     x, y = np.array([[0.0], [2.0]]), np.array([[1.0], [3.0]])
     # k = (xy + 1)^deg; within-sample sums leave out i = j: (2 k(0,2))/2 + (2 k(1,3))/2 - 2 mean k(x, y)
     assert mmd_poly(x, y, degree=1) == pytest.approx(1 + 4 - 2 * 3)
     assert mmd_poly(x, y, degree=3) == pytest.approx(1 + 64 - 2 * (1 + 1 + 27 + 343) / 4)
+    assert mmd_poly(x, y, degree=4) == pytest.approx(1 + 256 - 2 * (1 + 1 + 81 + 2401) / 4, rel=1e-12)
 
 
 def test_mmd_poly_same_and_shifted_distributions() -> None:
@@ -111,17 +146,33 @@ def test_efps_of_two_particle_jet() -> None:
     assert normed == pytest.approx(values / 0.8**4, rel=1e-12)
 
 
-def test_efps_of_three_particle_jet() -> None:
-    jets = np.array([[[0.0, 0.0, 0.5], [0.3, 0.0, 0.3], [0.0, 0.4, 0.2]]])  # theta12 0.3, theta13 0.4, theta23 0.5
-    values = dict(zip(efp.D_LE_4_EFPS, efp.efps_d_le_4(jets, np.ones((1, 3), bool))[0]))
-    z, t12, t13, t23 = (0.5, 0.3, 0.2), 0.3, 0.4, 0.5
-    triangle = 6 * np.prod(z) * t12 * t13 * t23  # the 3! assignments of distinct particles
-    pendant = z[0] * (t12 + t13) + z[1] * (t12 + t23) + z[2] * (t13 + t23)  # paw: leaf on any other particle
-    assert values["triangle"] == pytest.approx(triangle, rel=1e-12)
-    assert values["paw"] == pytest.approx(triangle / 3 * pendant, rel=1e-12)
-    assert values["line"] == pytest.approx(2 * (z[0] * z[1] * t12 + z[0] * z[2] * t13 + z[1] * z[2] * t23))
-    assert values["dot"] == pytest.approx(1.0)
-    assert values["line*line*line*line"] == pytest.approx(values["line"] ** 4)
+def test_efps_of_three_particle_jet_by_hand() -> None:
+    """pt_rel 0.5, 0.2, 0.1 (sum 0.8, so unnormalised and normalised EFPs differ) at (eta, phi) = (0, 0), (0.3, 0),
+    (0, 0.4): theta12 = 0.3, theta13 = 0.4, theta23 = 0.5, plus a padding slot. Worked out by hand below; energyflow
+    1.4.0 called as jetnet 0.2.5 calls it (``EFPSet(..., measure="hadr", beta=1, normed=None)``) gives the same
+    numbers, so jetnet's EFPs are not normalised."""
+    jets = np.array([[[0.0, 0.0, 0.5], [0.3, 0.0, 0.2], [0.0, 0.4, 0.1], [0.0, 0.0, 0.0]]])
+    mask = np.array([[True, True, True, False]])
+    # a1_i = sum_j theta_ij z_j = (0.2*0.3 + 0.1*0.4, 0.5*0.3 + 0.1*0.5, 0.5*0.4 + 0.2*0.5) = (0.10, 0.20, 0.30)
+    # a2_i = sum_j theta_ij^2 z_j = (0.034, 0.070, 0.130); u = z a1 = (0.05, 0.04, 0.03)
+    # star3_211 = sum z a2 a1^2 = 0.5*0.034*0.01 + 0.2*0.07*0.04 + 0.1*0.13*0.09 = 0.0019
+    # path4_end2 = (z a2) . theta u = (0.017, 0.014, 0.013) . (0.024, 0.030, 0.040) = 0.001348
+    # path4_mid2 = u theta^2 u = 2 (0.05*0.04*0.09 + 0.05*0.03*0.16 + 0.04*0.03*0.25) = 0.00144
+    # triangle at vertex i: 2 (z1 z2 z3 / z_i) theta12 theta13 theta23 = 0.0012 / z_i = (0.0024, 0.006, 0.012)
+    # paw = u . triangle = 0.00012 + 0.00024 + 0.00036 = 0.00072; triangle = z . triangle = 0.0036
+    # square = sum_ik z_i z_k P_ik^2 with P = theta diag(z) theta: P_ii = a2_i, P_12 = z3 theta13 theta23 = 0.02,
+    #   P_13 = 0.03, P_23 = 0.06: 0.25*0.034^2 + 0.04*0.07^2 + 0.01*0.13^2 + 2 (0.1*0.02^2 + 0.05*0.03^2
+    #   + 0.02*0.06^2) = 0.000968
+    jetnet_default = [0.0019, 0.001348, 0.00144, 0.00072, 0.000968]
+    assert efp.efps(jets, mask)[0] == pytest.approx(jetnet_default, rel=1e-12)
+    assert efp.efps(jets, mask, normed=True)[0] == pytest.approx(np.array(jetnet_default) / 0.8**4, rel=1e-12)
+    values = dict(zip(efp.D_LE_4_EFPS, efp.efps_d_le_4(jets, mask)[0]))
+    line = 2 * (0.5 * 0.2 * 0.3 + 0.5 * 0.1 * 0.4 + 0.2 * 0.1 * 0.5)  # = z . a1 = 0.12
+    assert values["dot"] == pytest.approx(0.8, rel=1e-12)
+    assert values["line"] == pytest.approx(line, rel=1e-12) and line == pytest.approx(0.12, rel=1e-12)
+    assert values["triangle"] == pytest.approx(0.0036, rel=1e-12)
+    assert [values[name] for name in efp.JETNET_EFPS] == pytest.approx(jetnet_default, rel=1e-12)
+    assert values["line*line*line*line"] == pytest.approx(0.12**4, rel=1e-12)
 
 
 def test_every_efp_matches_its_graph_definition() -> None:
@@ -135,22 +186,6 @@ def test_every_efp_matches_its_graph_definition() -> None:
                      for name, edges in efp.CONNECTED_GRAPHS.items()}
         expected = [np.prod([connected[f] for f in name.split("*")]) for name in efp.D_LE_4_EFPS]
         assert computed[b] == pytest.approx(expected, rel=1e-10)
-
-
-def test_efps_equal_energyflow_as_called_by_jetnet() -> None:
-    """Reference values from energyflow 1.4.0, ``EFPSet(<selection>, measure="hadr", beta=1, normed=None,
-    coords="ptyphim").compute(jet[:, [2, 0, 1]])`` as in jetnet.utils.efps, for one jet (padded here) whose fourth
-    particle is more than pi away in phi from the third."""
-    jets = np.array([[[0.0, 0.0, 0.5], [0.3, 0.0, 0.3], [0.0, 0.4, 0.15], [-0.1, -3.0, 0.05], [0.0, 0.0, 0.0]]])
-    mask = np.array([[True, True, True, True, False]])
-    jetnet_default = [3.4986305548559957, 0.6785901714395681, 0.8641200197840337, 0.31435970504364974,
-                      0.4439272277012449]
-    assert efp.efps(jets, mask)[0] == pytest.approx(jetnet_default, rel=1e-13)
-    d_le_4 = efp.efps_d_le_4(jets, mask)[0]
-    assert d_le_4[[0, 1, 2, 9, 13, 20, 21, 35]] == pytest.approx(
-        [1.0, 0.4791535705859344, 0.9236413627330438, 0.2676160019504109, 0.31327562252367813, 0.2908668905974403,
-         0.22958814420525, 0.05271071595961067], rel=1e-13)
-    assert d_le_4[[12, 14, 15, 16, 17]] == pytest.approx(jetnet_default, rel=1e-13)
 
 
 def test_efp_graph_sets_match_energyflow_selections() -> None:
@@ -241,6 +276,71 @@ def test_fpd_extrapolates_to_the_gaussian_frechet_distance() -> None:
     scale = np.array([10.0, 0.1, 3.0])  # normalised by the real maxima: per-feature units drop out
     assert fpd(real * scale, gen * scale, **{**kw, "normalise": True}) == pytest.approx(
         fpd(real, gen, **{**kw, "normalise": True}), rel=1e-6)
+
+
+def test_bootstrap_moments_equal_those_of_copied_rows() -> None:
+    rng = np.random.default_rng(12)
+    x = 1e3 + rng.normal(size=(5000, 4)) * [1.0, 1e-3, 2.0, 0.5]  # far from 0: centring must keep the digits
+    draws = rng.integers(0, 5000, (3, 700))
+    means, covs = bootstrap_moments(x, np.stack([np.bincount(d, minlength=5000) for d in draws]), block=1024)
+    for b, d in enumerate(draws):
+        np.testing.assert_allclose(means[b], x[d].mean(axis=0), rtol=1e-13)
+        np.testing.assert_allclose(covs[b], np.cov(x[d], rowvar=False), rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="counts must be"):
+        bootstrap_moments(x, np.ones((2, 10), np.int64))
+
+
+def test_fpd_and_kpd_follow_jetnet_loops() -> None:
+    """jetnet 0.2.5's fpd and kpd written out (copied draws, np.cov, scipy sqrtm, quadratic MMD): same values."""
+    rng = np.random.default_rng(13)
+    real, gen = rng.gamma(2.0, size=(3000, 5)), rng.gamma(2.2, size=(2000, 5))
+    x, y = real / np.abs(real).max(axis=0), gen / np.abs(real).max(axis=0)
+    sizes = (1 / np.linspace(1 / 300, 1 / 900, 4)).astype("int32")
+    draw = np.random.default_rng(42)
+    vals = []
+    for size in sizes:
+        points = []
+        for _ in range(3):
+            s1, s2 = x[draw.choice(len(x), size=size)], y[draw.choice(len(y), size=size)]
+            c1, c2 = np.cov(s1, rowvar=False), np.cov(s2, rowvar=False)
+            d = s1.mean(axis=0) - s2.mean(axis=0)
+            points.append(d @ d + np.trace(c1 + c2) - 2 * np.trace(sqrtm(c1 @ c2).real))
+        vals.append(np.mean(points))
+    (intercept, _), cov = curve_fit(lambda inv_n, a, b: a + b * inv_n, 1 / sizes, vals, bounds=([0, 0], [np.inf, np.inf]))
+    got = fpd(real, gen, min_samples=300, max_samples=900, num_batches=3, num_points=4)
+    assert got == pytest.approx((intercept, np.sqrt(cov[0, 0])), rel=1e-6)
+    assert intercept == pytest.approx(np.polyfit(1 / sizes, vals, 1)[1], rel=1e-2)  # the fit is a straight line
+    mmds = []
+    for i in range(4):
+        draw = np.random.default_rng(42 + 1000 * i)
+        s1, s2 = x[draw.choice(len(x), size=400)], y[draw.choice(len(y), size=400)]
+        k = lambda a, b: (a @ b.T / 5 + 1) ** 4  # noqa: E731
+        mmds.append((k(s1, s1).sum() - np.trace(k(s1, s1)) + k(s2, s2).sum() - np.trace(k(s2, s2))) / (400 * 399)
+                    - 2 * k(s1, s2).mean())
+    assert kpd(real, gen, num_batches=4, batch_size=400) == pytest.approx(
+        (np.median(mmds), iqr(mmds, rng=(16.275, 83.725)) / 2), rel=1e-9)
+
+
+def test_w1p_and_w1m_follow_jetnet_loops(samples) -> None:
+    """jetnet's w1p / w1m loops (per batch: draw real jets, then generated jets; W1 of the copies): same values."""
+    (real, real_mask), (gen, gen_mask) = samples["real"], samples["shifted"]
+    draw = np.random.default_rng(14)
+    per_batch_p, per_batch_m = [], []
+    mass_real, mass_gen = jet_mass_over_pt(real, real_mask), jet_mass_over_pt(gen, gen_mask)
+    for _ in range(3):
+        r, g = draw.choice(len(real), size=800), draw.choice(len(gen), size=800)
+        parts_r, parts_g = real[r][real_mask[r]], gen[g][gen_mask[g]]
+        per_batch_p.append([wasserstein_distance(parts_r[:, f], parts_g[:, f]) for f in range(3)])
+    for _ in range(3):
+        r, g = draw.choice(len(real), size=800), draw.choice(len(gen), size=800)
+        per_batch_m.append(wasserstein_distance(mass_real[r], mass_gen[g]))
+    rng = np.random.default_rng(14)
+    particles = w1p(real, real_mask, gen, gen_mask, rng, num_eval_samples=800, num_batches=3)
+    mass = w1m(real, real_mask, gen, gen_mask, rng, num_eval_samples=800, num_batches=3)
+    np.testing.assert_allclose(particles.feature_means, np.mean(per_batch_p, axis=0), rtol=1e-10)
+    np.testing.assert_allclose(particles.feature_stds, np.std(per_batch_p, axis=0), rtol=1e-8)
+    assert mass.value == pytest.approx(np.mean(per_batch_m), rel=1e-10)
+    assert mass.error == pytest.approx(np.std(per_batch_m), rel=1e-8)
 
 
 def test_kpd_same_and_shifted_distributions() -> None:

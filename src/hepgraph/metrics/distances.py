@@ -45,16 +45,16 @@ def resampled_w1(values1: np.ndarray, units1: np.ndarray, counts1: np.ndarray, v
     # signed integer weight per unit: sum over the merged order of w is P2 F1(x) - P1 F2(x), times P1 P2
     weights = np.concatenate([counts1 * totals2[:, None], -counts2 * totals1[:, None]], axis=1)
     units = np.concatenate([units1, units2 + counts1.shape[1]])
-    out = np.empty((len(counts1), values1.shape[1]))
+    out = np.full((len(counts1), values1.shape[1]), np.inf)
+    drawn = np.flatnonzero((totals1 > 0) & (totals2 > 0))
     for f in range(values1.shape[1]):
         merged = np.concatenate([values1[:, f], values2[:, f]])
         order = np.argsort(merged)
         gaps = np.diff(merged[order].astype(np.float64))
         ordered_units = units[order[:-1]]
-        for b in range(len(counts1)):
+        for b in drawn:
             cdf_diff = np.cumsum(weights[b, ordered_units])
             out[b, f] = np.dot(np.abs(cdf_diff), gaps) / (float(totals1[b]) * float(totals2[b]))
-    out[(totals1 == 0) | (totals2 == 0)] = np.inf
     return out
 
 
