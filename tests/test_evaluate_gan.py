@@ -7,12 +7,14 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
+import matplotlib.colors
+import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from hepgraph.data.mnist import load_bundled, sparse_graphs
+from hepgraph.data.mnist import load_bundled, sparse_graphs, superpixel_graphs
 from hepgraph.data.tables import write_table
 from hepgraph.evaluation import gan_published
 from hepgraph.metrics.jets import TABLE_FEATURES
@@ -25,7 +27,6 @@ from hepgraph.stages import evaluate_gan, plot_gan, summarize_gan
 from hepgraph.train.checkpoint import model_states, save_checkpoint
 from jet_samples import toy_jets, write_jets
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SMALL = JetSettings(w1_grid=((100, 30), (400, 10), (2000, 5)), aim_n=400, num_eval_samples=800, num_batches=5,
                     fpd_min_samples=300, fpd_max_samples=600, fpd_batches=5, kpd_batch_size=300)
 FAST_STAGE = ["--num-eval-samples", "1000", "--fpd-samples", "300", "600", "--fpd-batches", "5",
@@ -368,21 +369,80 @@ def test_ratio_with_errors_hand_values() -> None:
     assert np.isnan(ratio[[1, 3]]).all() and np.isnan(error[[1, 3]]).all()
 
 
-def is_png(path: Path) -> bool:
-    return path.is_file() and path.stat().st_size > 5_000 and path.read_bytes()[:8] == PNG_SIGNATURE
+def bright_box(png: Path, rows: int) -> list[tuple[float, float, float, float]]:
+    """Per figure row of a one-column digit grid PNG: (top, bottom, left, right) of the bright (grey > 0.5) pixels
+    inside the black image, in pixels of the 28 x 28 raster. The image is where most rows/columns are black."""
+    grey = matplotlib.image.imread(png)[..., :3].mean(-1)
+    boxes = []
+    for band in np.array_split(grey, rows):
+        dark = band < 0.1
+        ys = np.flatnonzero(dark.sum(1) > 0.5 * dark.sum(1).max())
+        xs = np.flatnonzero(dark.sum(0) > 0.5 * dark.sum(0).max())
+        image = band[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1]
+        by, bx = np.nonzero(image > 0.5)
+        sy, sx = 28 / image.shape[0], 28 / image.shape[1]
+        boxes.append((by.min() * sy, (by.max() + 1) * sy, bx.min() * sx, (bx.max() + 1) * sx))
+    return boxes
 
 
-def test_gan_figures_are_png_files(tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]) -> None:
+def graph(pixels: list[tuple[int, int]], n_nodes: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """One image graph [1, n_nodes, 3] with white nodes at (row, column) ``pixels``, the rest padding."""
+    nodes, mask = np.zeros((1, n_nodes, 3), np.float32), np.zeros((1, n_nodes), bool)
+    for i, (row, col) in enumerate(pixels):
+        nodes[0, i] = [(col - 14) / 28, (row - 14) / 28, 0.5]
+        mask[0, i] = True
+    return nodes, mask
+
+
+def test_digit_grid_draws_nodes_where_they_are(tmp_path: Path) -> None:
+    """Read back from the PNG: a real node at pixel (row 5, column 20) above a generated one at (20, 3), one pixel
+    each; nodes 3 pixels apart (superpixel spacing) painted as 3 x 3 blocks, neighbouring pixels as 1 x 1."""
+    digit_grid(*graph([(5, 20)]), *graph([(20, 3)]), tmp_path / "one.png", n=1)
+    for box, expected in zip(bright_box(tmp_path / "one.png", 2), [(5, 6, 20, 21), (20, 21, 3, 4)]):
+        np.testing.assert_allclose(box, expected, atol=0.5)
+    for spacing, expected in ((3, (7, 10, 3, 15)), (1, (8, 9, 4, 8))):
+        row = graph([(8, 4 + spacing * i) for i in range(4)])
+        digit_grid(*row, *row, tmp_path / f"spacing{spacing}.png", n=1)
+        np.testing.assert_allclose(bright_box(tmp_path / f"spacing{spacing}.png", 2)[0], expected, atol=0.5)
+
+
+def test_jet_figure_draws_the_histograms_and_ratios(tmp_path: Path) -> None:
+    """The eta_rel panel holds the unit-area histograms of the pooled real and generated particles and their ratio,
+    computed here with numpy; the PNG is the figure's 16 x 4.5 inches at 120 dpi with the generated colour in
+    each of the four columns of panels."""
     rng = np.random.default_rng(2)
-    jet_feature_plot(*toy_jets(300, rng), *toy_jets(200, rng, width=0.13), tmp_path / "jets.png")
-    images, _ = digits
-    digit_grid(*sparse_graphs(images[:4]), *sparse_graphs(images[4:7]), tmp_path / "digits.png", n=4)
+    (real, real_mask), (gen, gen_mask) = toy_jets(300, rng), toy_jets(200, rng, width=0.13)
+    fig = jet_feature_plot(real, real_mask, gen, gen_mask, tmp_path / "jets.png")
+    top, ratio_ax = fig.axes[0], fig.axes[4]
+    (real_counts, edges, _), (gen_counts, gen_edges, _) = (patch.get_data() for patch in top.patches)
+    np.testing.assert_array_equal(edges, gen_edges)
+    r, _ = np.histogram(real[real_mask][:, 0], edges)
+    g, _ = np.histogram(gen[gen_mask][:, 0], edges)
+    np.testing.assert_allclose(real_counts, r / r.sum() / np.diff(edges))
+    np.testing.assert_allclose(gen_counts, g / g.sum() / np.diff(edges))
+    ok = (r > 0) & (g > 0)
+    np.testing.assert_allclose(ratio_ax.containers[0].lines[0].get_ydata()[ok], g[ok] / g.sum() / (r[ok] / r.sum()))
+    pixels = matplotlib.image.imread(tmp_path / "jets.png")[..., :3]
+    assert pixels.shape[:2] == (540, 1920)
+    red = (np.abs(pixels - matplotlib.colors.to_rgb("tab:red")) < 0.05).all(-1)
+    assert all(quarter.any() for quarter in np.array_split(red, 4, axis=1))
+
+
+def test_training_curves_draw_every_epoch(tmp_path: Path) -> None:
+    """Training losses solid, validation dashed in the same colour, NaN and inf as gaps; positive validation
+    metrics on a log axis."""
     csv = tmp_path / "metrics.csv"
     csv.write_text("epoch,step,train_loss_d,train_loss_g,val_loss_d,val_loss_g,val_w1_nodes,time_s\n"
                    "1,10,0.5,0.4,0.45,0.41,0.02,1.0\n2,20,nan,nan,,,,1.1\n3,30,0.3,inf,0.33,0.58,0.011,1.0\n")
-    training_curves(csv, tmp_path / "curves.png")
-    for name in ("jets.png", "digits.png", "curves.png"):
-        assert is_png(tmp_path / name), name
+    fig = training_curves(csv, tmp_path / "curves.png")
+    losses, others = fig.axes
+    lines = {line.get_label(): line for line in losses.lines}
+    np.testing.assert_array_equal(lines["train_loss_g"].get_ydata(), [0.4, np.nan, np.nan])
+    np.testing.assert_array_equal(lines["val_loss_d"].get_ydata(), [0.45, np.nan, 0.33])
+    assert lines["train_loss_d"].get_linestyle() == "-" and lines["val_loss_d"].get_linestyle() == "--"
+    assert lines["train_loss_d"].get_color() == lines["val_loss_d"].get_color()
+    assert [line.get_label() for line in others.lines] == ["val_w1_nodes"] and others.get_yscale() == "log"
+    assert matplotlib.image.imread(tmp_path / "curves.png").shape[:2] == (480, 1320)  # 11 x 4 inches, 120 dpi
 
 
 def test_training_curves_errors_name_the_file(tmp_path: Path) -> None:
@@ -394,14 +454,28 @@ def test_training_curves_errors_name_the_file(tmp_path: Path) -> None:
     assert not (tmp_path / "c.png").exists()
 
 
-def test_plot_stage_writes_the_documented_files(tmp_path: Path) -> None:
-    rng = np.random.default_rng(4)
-    real = write_jets(tmp_path / "real.parquet", *toy_jets(200, rng), generated=False)
-    gen = write_jets(tmp_path / "gen.parquet", *toy_jets(200, rng), generated=True)
+def test_plot_stage_paints_superpixels_over_their_spacing(tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]) -> None:
+    """plot_gan on real MNIST superpixel graphs: the real digit in the PNG covers as many pixels as the digit
+    rasterised with each node over 3 x 3 pixels (radius 1), several times the one-pixel-per-node drawing; the training
+    curves PNG has one panel (6 x 4 inches) when there are no validation metrics."""
+    images, labels = digits
+    nodes, mask = superpixel_graphs(images[labels == 3][:2])
+    for name, rows in (("real", slice(0, 1)), ("gen", slice(1, 2))):
+        write_table(tmp_path / f"{name}.parquet", "image_graphs",
+                    {"nodes": nodes[rows], "mask": mask[rows], "label": np.full(1, 3)}, {})
     csv = tmp_path / "metrics.csv"
     csv.write_text("epoch,step,train_loss_d,train_loss_g,time_s\n1,5,0.5,0.4,1.0\n2,10,0.4,0.5,1.0\n")
     out = tmp_path / "plots"
-    plot_gan.main(["--kind", "jets", "--real", str(real), "--generated", str(gen), "--samples",
+    plot_gan.main(["--kind", "image_graphs", "--real", str(tmp_path / "real.parquet"), "--generated",
+                   str(tmp_path / "gen.parquet"), "--digit", "3", "--n-digits", "1", "--samples",
                    str(out / "samples.png"), "--metrics-csv", str(csv), "--curves", str(out / "curves.png")])
     assert sorted(p.name for p in out.iterdir()) == ["curves.png", "samples.png"]
-    assert all(is_png(p) for p in out.iterdir())
+    grey = matplotlib.image.imread(out / "samples.png")[..., :3].mean(-1)
+    band = grey[:grey.shape[0] // 2]  # the real row
+    dark = band < 0.1
+    ys = np.flatnonzero(dark.sum(1) > 0.5 * dark.sum(1).max())
+    xs = np.flatnonzero(dark.sum(0) > 0.5 * dark.sum(0).max())
+    drawn = (band[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1] > 0.05).mean()
+    blocks, dots = ((rasterise(nodes[:1], mask[:1], radius=r)[0] > 0.05).mean() for r in (1, 0))
+    assert drawn == pytest.approx(blocks, abs=0.02) and blocks > 3 * dots
+    assert matplotlib.image.imread(out / "curves.png").shape[:2] == (480, 720)
