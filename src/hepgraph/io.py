@@ -11,8 +11,8 @@ from pathlib import Path
 
 
 TABLE_FIX = "delete it and rerun the workflow step that writes it (snakemake --cores N {path})"
-RAW_FIX = ("re-download it (or copy it again) and check its size and checksum; if this workflow simulated it, "
-           "delete it and rerun the step that writes it (snakemake --cores N {path})")
+RAW_FIX = ("re-download it (or copy it again) and check its size and checksum; if this workflow downloaded or "
+           "simulated it, delete it and rerun the workflow")
 
 
 class UnreadableFileError(ValueError):

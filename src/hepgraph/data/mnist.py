@@ -16,10 +16,13 @@ x runs along image columns, y along rows (downwards). Padding nodes are zeros wi
 from __future__ import annotations
 
 import gzip
+import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from hepgraph.io import RAW_FIX, UnreadableFileError
 
 SPLITS = ("train", "test")
 SOURCES = ("bundled", "path", "download")
@@ -93,6 +96,9 @@ def load_npz(path: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         raise FileNotFoundError(f"MNIST archive {path} does not exist; set the MNIST path to an existing mnist.npz")
     try:
         archive = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, EOFError) as err:
+        raise UnreadableFileError(path, f"truncated or corrupted npz archive ({type(err).__name__}: {err})",
+                                  RAW_FIX) from err
     except (OSError, ValueError) as err:
         raise ValueError(f"{path} is not a readable npz archive ({err}); give mnist.npz with "
                          "x_train, y_train, x_test, y_test") from err
@@ -102,7 +108,12 @@ def load_npz(path: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
         if missing:
             raise ValueError(f"{path} has no arrays {missing} (it has {archive.files}); an MNIST npz needs "
                              "x_train, y_train, x_test, y_test")
-        return _check_digits(archive[keys[0]], archive[keys[1]], str(path))
+        try:
+            images, labels = archive[keys[0]], archive[keys[1]]
+        except (zipfile.BadZipFile, EOFError, OSError) as err:
+            raise UnreadableFileError(path, f"arrays {list(keys)} cannot be read ({type(err).__name__}: {err})",
+                                      RAW_FIX) from err
+        return _check_digits(images, labels, str(path))
 
 
 def _idx_file(directory: Path, name: str) -> Path:

@@ -15,6 +15,7 @@ Other files of an event (``-cells``) and the detector description (``detectors.c
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from hepgraph.data.kinematics import pt_eta_phi_m
-from hepgraph.io import atomic_output
+from hepgraph.io import RAW_FIX, UnreadableFileError, atomic_output
 
 COLUMNS: dict[str, dict[str, str]] = {
     "hits": {"hit_id": "int64", "x": "float64", "y": "float64", "z": "float64",
@@ -98,7 +99,14 @@ def read_event(directory: str | Path, event: str) -> dict[str, pd.DataFrame]:
     """The ``hits``, ``truth`` and ``particles`` tables of ``event`` in ``directory``, with the columns of
     :data:`COLUMNS` in that order (ids int64, quantities float64)."""
     paths = {part: _event_file(Path(directory), event, part) for part in COLUMNS}
-    return {part: _check_columns(pd.read_csv(path), part, f"TrackML file {path}") for part, path in paths.items()}
+    return {part: _check_columns(_read_csv(path), part, f"TrackML file {path}") for part, path in paths.items()}
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (OSError, EOFError, zlib.error, pd.errors.ParserError) as err:
+        raise UnreadableFileError(path, f"cannot be read as CSV ({type(err).__name__}: {err})", RAW_FIX) from err
 
 
 def write_event(directory: str | Path, event: str, hits: pd.DataFrame, truth: pd.DataFrame,
