@@ -156,6 +156,7 @@ class TableWriter:
         self._metadata = {META_KEY: json.dumps(header).encode()}
         self._writer: pq.ParquetWriter | None = None
         self._pending: list[pa.Table] = []
+        self._pending_bytes = 0
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> Self:
@@ -188,8 +189,10 @@ class TableWriter:
                              f"{list(_row_shape(self._writer.schema.field(name).type))} in earlier ones; "
                              "all rows of a table need the same shape")
         self._pending.append(table)
+        self._pending_bytes += table.nbytes
         self.rows += len(table)
-        self._flush(final=False)
+        if self._pending_bytes >= ROW_GROUP_BYTES:
+            self._flush(final=False)
 
     def _close(self) -> None:
         if self._writer is not None:
@@ -198,13 +201,12 @@ class TableWriter:
     def _flush(self, final: bool) -> None:
         """Write the pending rows as full row groups (with ``final``, all of them) and keep the rest pending."""
         pending = pa.concat_tables(self._pending)
-        if not final and pending.nbytes < ROW_GROUP_BYTES:
-            return
-        group = max(1, int(ROW_GROUP_BYTES * len(pending) / max(pending.nbytes, 1)))
+        group = max(1, int(ROW_GROUP_BYTES * len(pending) / max(self._pending_bytes, 1)))
         done = len(pending) if final else len(pending) // group * group
         if done:
             self._writer.write_table(pending.slice(0, done), row_group_size=group)
         self._pending = [pending.slice(done)]
+        self._pending_bytes = self._pending[0].nbytes
 
 
 def write_table(path: str | Path, kind: str, columns: Mapping[str, Any] | Iterable[Mapping[str, Any]],
