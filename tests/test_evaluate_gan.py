@@ -454,7 +454,8 @@ def test_training_curves_errors_name_the_file(tmp_path: Path) -> None:
     assert not (tmp_path / "c.png").exists()
 
 
-def test_plot_stage_paints_superpixels_over_their_spacing(tmp_path: Path, digits: tuple[np.ndarray, np.ndarray]) -> None:
+def test_plot_stage_paints_superpixels_over_their_spacing(tmp_path: Path,
+                                                          digits: tuple[np.ndarray, np.ndarray]) -> None:
     """plot_gan on real MNIST superpixel graphs: the real digit in the PNG covers as many pixels as the digit
     rasterised with each node over 3 x 3 pixels (radius 1), several times the one-pixel-per-node drawing; the training
     curves PNG has one panel (6 x 4 inches) when there are no validation metrics."""

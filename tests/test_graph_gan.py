@@ -114,7 +114,8 @@ def test_named_configs_are_the_paper_table_1(name: str) -> None:
     assert [task.optimizers[m].param_groups[0]["lr"] for m in ("discriminator", "generator")] == [1e-5, 3e-5]
     assert all(isinstance(o, torch.optim.RMSprop) for o in task.optimizers.values())
     assert {layer.slope for layer in (*gen.net.layers, *disc.net.layers)} == {0.2}
-    assert {layer.dropout for layer in gen.net.layers} == {0.0} and {layer.dropout for layer in disc.net.layers} == {0.5}
+    assert {layer.dropout for layer in gen.net.layers} == {0.0}
+    assert {layer.dropout for layer in disc.net.layers} == {0.5}
     assert gen.latent_map is None and disc.readout is None and not gen.net.self_loops
 
 
@@ -141,7 +142,8 @@ def test_mpgan_config_is_its_gluon_model() -> None:
     assert (disc.readout.in_features, disc.readout.out_features) == (h, 1)
     assert [task.optimizers[m].param_groups[0]["lr"] for m in ("discriminator", "generator")] == [a["lr_disc"],
                                                                                                    a["lr_gen"]]
-    assert {layer.dropout for layer in disc.net.layers} == {a["disc_dropout"]} and {layer.dropout for layer in gen.net.layers} == {0}
+    assert {layer.dropout for layer in disc.net.layers} == {a["disc_dropout"]}
+    assert {layer.dropout for layer in gen.net.layers} == {a["gen_dropout"]}
     assert {layer.slope for layer in (*gen.net.layers, *disc.net.layers)} == {a["leaky_relu_alpha"]}
     torch.manual_seed(0)
     z = torch.randn(50, a["lfc_latent_size"])

@@ -41,7 +41,8 @@ PAPER_W1_GRID: tuple[tuple[int, int], ...] = ((100, 1000), (1000, 100), (10000, 
 
 @dataclass(frozen=True)
 class JetSettings:
-    """Sample sizes of the jet scores. Defaults: the seed paper's Table 2 grid and aim, jetnet's metric defaults."""
+    """Sample sizes of the jet scores as asked for (``evaluate_jets`` caps them with :meth:`for_sample`). Defaults:
+    the seed paper's Table 2 grid and aim, jetnet's metric defaults."""
 
     w1_grid: tuple[tuple[int, int], ...] = PAPER_W1_GRID
     aim_n: int = 1000

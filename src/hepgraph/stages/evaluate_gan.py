@@ -5,7 +5,8 @@ baseline (``--real`` vs ``--real-train``, or two random halves of ``--real`` wit
 (``--kind image_graphs``, one ``--digit``): W1 of the node features and, with ``--classifier``, the graph
 Frechet distance. Graphs of a generator without a mask (``fixed_size`` in the generated table's meta) are scored
 on every node, the real padding included, as in the seed paper (see hepgraph.evaluation.gan). W1 bootstrap batches
-(and FPD/KPD batches) are capped at the smallest sample. Published numbers (hepgraph.evaluation.gan_published) are written beside ours.
+(and FPD/KPD batches) are capped at the smallest sample. Published numbers (hepgraph.evaluation.gan_published)
+are written beside ours.
 """
 
 from __future__ import annotations
