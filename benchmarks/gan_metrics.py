@@ -13,7 +13,9 @@ the "generated" sample is shifted by 0.01 in eta_rel. Both samples are saved to 
 reads in its own subprocess (jetnet gets the 3 features with zeroed padding and the masks for W1P: a 4th feature
 would be read as particle mass). Steps use each library's defaults: W1s over 5 bootstrap batches of N jets,
 W1EFP including the 5 EFPs of both samples, the 36 EFPs (d <= 4) of both samples, FPD and KPD on those. Rounds
-are interleaved (ours, before, jetnet, ours, ...); each cell is the median wall time over ``--repeats`` rounds.
+are interleaved (ours, before, jetnet, ours, ...); each cell is the median wall time over the rounds that ran it:
+``--repeats`` rounds of this checkout, the first ``--reference-repeats`` of them also of the earlier revision and
+of jetnet (slow: minutes per round).
 """
 
 from __future__ import annotations
@@ -121,26 +123,27 @@ def _run(python: str, library: str, pythonpath: Path | None, arrays: Path, tmp: 
     return json.loads(out.read_text())
 
 
-def _value(r: dict) -> str:
+def _value(step: str, r: dict) -> str:
+    """A step's value cell: value ± error, or the two samples' mean EFP for the EFP step."""
+    if step == "36 EFPs of both":
+        return f"mean {r['value']:.6g} / {r['error']:.6g}"
     return f"{r['value']:.4g} ± {r['error']:.2g}"
 
 
 def table(results: dict[str, list[dict]]) -> str:
-    """Markdown table: median wall seconds per implementation and step, the speed-up, and each one's values."""
+    """Markdown table: median wall seconds per implementation and step, the speed-ups, and each one's values."""
     names = list(results)
     med = {k: {s: statistics.median(r[s]["wall"] for r in runs) for s in STEPS} for k, runs in results.items()}
     for k in names:
         med[k]["all five"] = sum(med[k].values())
-    header = " | ".join(f"{k} s" for k in names)
-    ratios = [k for k in names if k != "hepgraph"]
-    lines = [f"| step | {header} | " + " | ".join(f"{k} / hepgraph" for k in ratios) + " | "
-             + " | ".join(f"value {k}" for k in names) + " |",
-             "|---|" + "---:|" * (2 * len(names) - 1) + "---|" * len(names)]
+    others = [k for k in names if k != "hepgraph"]
+    header = [f"{k} s" for k in names] + [f"{k} / hepgraph" for k in others] + [f"value {k}" for k in names]
+    lines = ["| step | " + " | ".join(header) + " |",
+             "|---|" + "---:|" * (len(names) + len(others)) + "---|" * len(names)]
     for s in (*STEPS, "all five"):
-        times = " | ".join(f"{med[k][s]:.2f}" for k in names)
-        speed = " | ".join(f"{med[k][s] / med['hepgraph'][s]:.1f}x" for k in ratios)
-        values = " | ".join("" if s == "all five" else _value(results[k][0][s]) for k in names)
-        lines.append(f"| {s} | {times} | {speed} | {values} |")
+        cells = ([f"{med[k][s]:.2f}" for k in names] + [f"{med[k][s] / med['hepgraph'][s]:.1f}x" for k in others]
+                 + ["" if s == "all five" else _value(s, results[k][0][s]) for k in names])
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -148,6 +151,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=50_000, help="jets per sample (default 50,000, jetnet's)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds; cells are medians")
+    parser.add_argument("--reference-repeats", type=int, default=1,
+                        help="how many of the rounds also run --before and jetnet (default 1)")
     parser.add_argument("--jetnet-python", help="interpreter of a venv with jetnet (and energyflow) installed")
     parser.add_argument("--before", metavar="REV", help="also time hepgraph's src/ at this git revision")
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to results.md")
@@ -173,13 +178,16 @@ def main() -> None:
         loads = []
         for r in range(args.repeats):
             for name, (python, library, path) in runs.items():
+                if name != "hepgraph" and r >= args.reference_repeats:
+                    continue
                 results[name].append(_run(python, library, path, arrays, tmp))
                 loads.append(os.getloadavg()[0])
                 total = sum(step["wall"] for step in results[name][-1].values())
                 print(f"round {r + 1}: {name:24s} {total:7.1f} s  (1-min load {loads[-1]:.1f})", flush=True)
-    text = (f"N = {args.n:,} real and {args.n:,} generated toy jets; median wall s of {args.repeats} interleaved "
-            f"rounds, 1-min load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores "
-            f"(shared machine); values (value ± error) from round 1.\n"
+    rounds = ", ".join(f"{k} {len(v)}" for k, v in results.items())
+    text = (f"N = {args.n:,} real and {args.n:,} generated toy jets; wall s, median over interleaved rounds ({rounds}); "
+            f"1-min load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores (shared machine); "
+            f"values (value ± error) from round 1.\n"
             f"`{' '.join([Path(sys.executable).name, *sys.argv])}`\n\n{table(results)}")
     print(text)
     if not args.no_record:

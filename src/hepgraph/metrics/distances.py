@@ -42,8 +42,9 @@ def resampled_w1(values1: np.ndarray, units1: np.ndarray, counts1: np.ndarray, v
         raise ValueError(f"counts must be [B, U1] and [B, U2] with one B; got {counts1.shape} and {counts2.shape}")
     totals1 = np.bincount(units1, minlength=counts1.shape[1]) @ counts1.T.astype(np.int64)  # [B] entries drawn
     totals2 = np.bincount(units2, minlength=counts2.shape[1]) @ counts2.T.astype(np.int64)
-    # signed integer weight per unit: sum over the merged order of w is P2 F1(x) - P1 F2(x), times P1 P2
-    weights = np.concatenate([counts1 * totals2[:, None], -counts2 * totals1[:, None]], axis=1)
+    # signed weight per unit, an integer: its cumulative sum over the merged order is P1 P2 (F1(x) - F2(x)), exact
+    # in float64 while P1 P2 < 2^53
+    weights = np.concatenate([counts1 * totals2[:, None], -counts2 * totals1[:, None]], axis=1).astype(np.float64)
     units = np.concatenate([units1, units2 + counts1.shape[1]])
     out = np.full((len(counts1), values1.shape[1]), np.inf)
     drawn = np.flatnonzero((totals1 > 0) & (totals2 > 0))
@@ -54,7 +55,7 @@ def resampled_w1(values1: np.ndarray, units1: np.ndarray, counts1: np.ndarray, v
         ordered_units = units[order[:-1]]
         for b in drawn:
             cdf_diff = np.cumsum(weights[b, ordered_units])
-            out[b, f] = np.dot(np.abs(cdf_diff), gaps) / (float(totals1[b]) * float(totals2[b]))
+            out[b, f] = np.dot(np.abs(cdf_diff, out=cdf_diff), gaps) / (float(totals1[b]) * float(totals2[b]))
     return out
 
 
@@ -97,6 +98,21 @@ def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.nd
     return float(frechet_distances(mu1[None], s1[None], mu2[None], s2[None])[0])
 
 
+def pair_products(x: np.ndarray, off_diagonal: float = 1.0) -> np.ndarray:
+    """Products x_p x_q of the columns of x [m, d] for p <= q, in ``np.triu_indices(d)`` order -> [m, d (d + 1) / 2].
+
+    Products with p < q are multiplied by ``off_diagonal``. Built slice by slice (no column gathers).
+    """
+    m, d = x.shape
+    out = np.empty((m, d * (d + 1) // 2))
+    start = 0
+    for p in range(d):
+        out[:, start] = x[:, p] * x[:, p]
+        np.multiply(x[:, p:p + 1] * off_diagonal, x[:, p + 1:], out=out[:, start + 1:start + d - p])
+        start += d - p
+    return out
+
+
 def _quartic_moments(x: np.ndarray) -> tuple[np.ndarray, float]:
     """Second moment M [D, D] of the pair features of x~ = (1, x / sqrt(d)) [m, d + 1], and sum_i k(x_i, x_i).
 
@@ -105,9 +121,7 @@ def _quartic_moments(x: np.ndarray) -> tuple[np.ndarray, float]:
     """
     m, d = x.shape
     xt = np.concatenate([np.ones((m, 1)), x / np.sqrt(d)], axis=1)
-    p, q = np.triu_indices(d + 1)
-    z = xt[:, p] * xt[:, q]
-    z[:, p != q] *= np.sqrt(2.0)
+    z = pair_products(xt, np.sqrt(2.0))
     return z.T @ z, float(((np.einsum("ij,ij->i", xt, xt)) ** 4).sum())
 
 

@@ -69,11 +69,8 @@ COMPOSITE_GRAPHS: tuple[tuple[str, ...], ...] = (
 D_LE_4_EFPS: tuple[str, ...] = (*CONNECTED_GRAPHS, *("*".join(c) for c in COMPOSITE_GRAPHS))
 
 
-def masked_jets(jets: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Check jets [N, n, 3] of (eta_rel, phi_rel, pt_rel) and mask [N, n]; return float64 jets with padding zeroed.
-
-    Zeroing the masked rows makes every metric independent of whatever a generator wrote into padding.
-    """
+def check_jets(jets: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Check jets [N >= 1, n, 3] of (eta_rel, phi_rel, pt_rel) and boolean mask [N, n]; return both as arrays."""
     jets, mask = np.asarray(jets), np.asarray(mask)
     if jets.ndim != 3 or jets.shape[2] != 3 or len(jets) == 0:
         raise ValueError(f"jets must have shape [N >= 1, n, 3] with features (eta_rel, phi_rel, pt_rel); "
@@ -82,6 +79,15 @@ def masked_jets(jets: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndar
         raise ValueError(f"mask must have shape {jets.shape[:2]} (jets' [N, n]); got {mask.shape}")
     if mask.dtype != np.bool_:
         raise ValueError(f"mask must be boolean (True = real particle); got dtype {mask.dtype}")
+    return jets, mask
+
+
+def masked_jets(jets: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``check_jets``, then float64 jets with padding zeroed.
+
+    Zeroing the masked rows makes every metric independent of whatever a generator wrote into padding.
+    """
+    jets, mask = check_jets(jets, mask)
     return np.where(mask[..., None], jets.astype(np.float64), 0.0), mask
 
 

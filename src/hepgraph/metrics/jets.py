@@ -25,8 +25,8 @@ from scipy.optimize import curve_fit
 from scipy.stats import iqr
 
 from hepgraph.data.kinematics import pt_eta_phi_m
-from hepgraph.metrics.distances import frechet_distances, mmd_poly, resampled_w1, w1
-from hepgraph.metrics.efp import efps, masked_jets
+from hepgraph.metrics.distances import frechet_distances, mmd_poly, pair_products, resampled_w1, w1
+from hepgraph.metrics.efp import check_jets, efps, masked_jets
 
 PARTICLE_FEATURES: tuple[str, ...] = ("eta_rel", "phi_rel", "pt_rel")
 TABLE_FEATURES: tuple[str, ...] = (*PARTICLE_FEATURES, "m_over_pt")
@@ -55,10 +55,12 @@ def jet_mass_over_pt(jets: np.ndarray, mask: np.ndarray) -> np.ndarray:
     relative mass is the jet's m / pT (mass is invariant under the eta shift and the phi rotation, linear in the
     momentum scale). For two particles m^2 = 2 pt1 pt2 (cosh d_eta - cos d_phi).
     """
-    jets, _ = masked_jets(jets, mask)
-    eta, phi, pt = np.moveaxis(jets, -1, 0)
-    p4 = np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], axis=-1)
-    return pt_eta_phi_m(p4.sum(axis=1))[3]
+    jets, mask = check_jets(jets, mask)
+    owner = np.nonzero(mask)[0]  # the jet of each real particle
+    eta, phi, pt = jets[mask].astype(np.float64).T
+    p4 = np.stack([np.bincount(owner, weights=w, minlength=len(jets))
+                   for w in (pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta))], axis=-1)
+    return pt_eta_phi_m(p4)[3]
 
 
 def _w1_score(w1s: np.ndarray) -> W1Score:
@@ -114,8 +116,8 @@ def w1p(jets1: np.ndarray, mask1: np.ndarray, jets2: np.ndarray, mask2: np.ndarr
     jetnet additionally drops particles whose features are all exactly 0; the mask covers those here. Each
     particle is weighted by how often its jet is drawn (``distances.resampled_w1``), so no particles are copied.
     """
-    jets1, mask1 = masked_jets(jets1, mask1)
-    jets2, mask2 = masked_jets(jets2, mask2)
+    jets1, mask1 = check_jets(jets1, mask1)
+    jets2, mask2 = check_jets(jets2, mask2)
     counts1, counts2 = _draw_counts(rng, len(jets1), len(jets2), num_eval_samples, num_batches)
     units1, units2 = np.nonzero(mask1)[0], np.nonzero(mask2)[0]  # the jet of each real particle
     return _w1_score(resampled_w1(jets1[mask1], units1, counts1, jets2[mask2], units2, counts2))
@@ -154,7 +156,7 @@ def bootstrap_moments(x: np.ndarray, counts: np.ndarray, block: int = 4096) -> t
     for i in range(0, n_rows, block):
         rows, weights = xc[i:i + block], counts[:, i:i + block].astype(np.float64)
         sums += weights @ rows
-        pair_sums += weights @ (rows[:, p] * rows[:, q])
+        pair_sums += weights @ pair_products(rows)
     means = sums / sizes[:, None]
     upper = (pair_sums - sizes[:, None] * means[:, p] * means[:, q]) / (sizes[:, None] - 1)
     covs = np.empty((len(counts), n_features, n_features))
