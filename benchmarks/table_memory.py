@@ -115,7 +115,7 @@ def main() -> None:
          "wall time in brackets; `.venv/bin/python benchmarks/table_memory.py`"),
         "",
         ("| table size (row groups) | after imports | write from 64-jet batches | split 70/15/15 | "
-         "read train split by row group | for contrast: read_arrays of the whole table |"),
+         "read train split with iter_batches | for contrast: read_arrays of the whole table |"),
         "|---|---|---|---|---|---|", *rows])
     print(table)
     from record import append  # only now: it imports torch, and a child's ru_maxrss starts from the parent's RSS
