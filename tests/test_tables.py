@@ -184,6 +184,15 @@ def test_split_stage_merges_shards(tmp_path):
     meta = read_meta(outs["val"])
     assert meta["split"] == "val" and [s["meta"]["shard"] for s in meta["sources"]] == ["a", "b"]
 
+    write_table(tmp_path / "c.parquet", "jets", jets(4, nodes=8), {"shard": "c"})
+    for path in outs.values():
+        path.unlink()
+    with pytest.raises(ValueError, match=r"input .*c\.parquet does not match the inputs before it: .*column 'nodes' "
+                                         r"has per-row shape \[8, 3\] in this batch but \[5, 3\]"):
+        split.main(["--kind", "jets", "--inputs", str(tmp_path / "a.parquet"), str(tmp_path / "c.parquet"),
+                    *[arg for s, p in outs.items() for arg in (f"--{s}", str(p))]])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.parquet", "b.parquet", "c.parquet"]
+
 
 @pytest.mark.parametrize("kind, make", [("jets", jets), ("calo_images", images), ("tracking_events", events)])
 def test_streamed_split_keeps_the_assignment_and_order_of_the_whole_table_rule(tmp_path, monkeypatch, kind, make):

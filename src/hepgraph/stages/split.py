@@ -60,7 +60,10 @@ def main(argv: list[str] | None = None) -> None:
             for batch in iter_batches(path, args.kind, batch_rows=args.batch_rows):
                 rows = assignment[start:start + len(next(iter(batch.values())))]
                 for k, out in enumerate(outs):
-                    out.write(take_rows(batch, np.flatnonzero(rows == k)))
+                    try:
+                        out.write(take_rows(batch, np.flatnonzero(rows == k)))
+                    except ValueError as err:
+                        raise ValueError(f"input {path} does not match the inputs before it: {err}") from err
                 start += len(rows)
     for name, out in zip(SPLITS, outs):
         log.info("%s: %d of %d rows -> %s", name, out.rows, n, out.path)
