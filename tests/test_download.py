@@ -1,9 +1,12 @@
-"""Downloads against a real HTTP server on 127.0.0.1: checksums, resume, Range fallback, failures; the registry."""
+"""Downloads against a real HTTP server on 127.0.0.1: checksums, resume, Range fallback, failures, checksums
+published by a (stand-in) Zenodo files API; the registry."""
 
 from __future__ import annotations
 
 import hashlib
 import http.server
+import json
+import logging
 import random
 import re
 import socket
@@ -13,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hepgraph.data import registry
-from hepgraph.data.download import ChecksumError, DownloadError, fetch, file_checksum, part_path
+from hepgraph.data.download import ChecksumError, DownloadError, fetch, file_checksum, part_path, published_checksum
 from hepgraph.stages import fetch as fetch_stage
 
 PAYLOAD = random.Random(0).randbytes(300_000)
@@ -194,28 +197,136 @@ def test_fetch_stage_places_registered_file(server, tmp_path, monkeypatch):
     assert not out.exists()
 
 
+def _local(entry: registry.RemoteFile, server) -> registry.RemoteFile:
+    """``entry`` with its URLs moved from zenodo.org to the test server (paths, checksums unchanged)."""
+    zenodo = "https://zenodo.org"
+    return entry._replace(url=entry.url.replace(zenodo, server.base),
+                          checksum_url=entry.checksum_url and entry.checksum_url.replace(zenodo, server.base))
+
+
+def _serve_jetnet(server, monkeypatch, body: bytes) -> tuple[str, str]:
+    """Serve ``body`` as g.hdf5 of the 30-particle JetNet record and a files-API entry publishing PAYLOAD's md5;
+    point the fetch stage there. Returns the file's and the entry's request paths."""
+    local = _local(registry.remote_file("jetnet", "g.hdf5"), server)
+    file_path, api_path = (url.removeprefix(server.base) for url in (local.url, local.checksum_url))
+    server.files[file_path] = body
+    server.files[api_path] = json.dumps({"key": "g.hdf5", "size": len(body), "checksum": "md5:" + PAYLOAD_MD5}).encode()
+    monkeypatch.setattr(fetch_stage, "remote_file", lambda dataset, name: local)
+    return file_path, api_path
+
+
+def _fetch_jetnet(out: Path) -> None:
+    fetch_stage.main(["--dataset", "jetnet", "--file", "g.hdf5", "--output", str(out), "--no-progress",
+                      "--timeout", "5"])
+
+
+def test_jetnet_is_verified_against_the_md5_its_zenodo_record_publishes(server, tmp_path, monkeypatch):
+    file_path, api_path = _serve_jetnet(server, monkeypatch, PAYLOAD)
+    assert (file_path, api_path) == ("/records/6975118/files/g.hdf5?download=1",
+                                     "/api/records/6975118/files/g.hdf5")
+    half = len(PAYLOAD) // 2
+    server.cut[file_path] = half
+    out = tmp_path / "raw" / "jetnet" / "download" / "g.hdf5"
+    with pytest.raises(SystemExit):  # connection cut: the partial file is kept
+        _fetch_jetnet(out)
+    assert part_path(out).read_bytes() == PAYLOAD[:half] and not out.exists()
+
+    del server.cut[file_path]
+    _fetch_jetnet(out)
+    assert out.read_bytes() == PAYLOAD and not part_path(out).exists()
+    assert server.log == [(api_path, None, 200), (file_path, None, 200),
+                          (api_path, None, 200), (file_path, f"bytes={half}-", 206)]
+
+
+def test_jetnet_corrupt_byte_deletes_the_file_and_says_what_to_do(server, tmp_path, monkeypatch, caplog):
+    corrupt = bytearray(PAYLOAD)
+    corrupt[len(corrupt) // 3] ^= 0x01
+    _serve_jetnet(server, monkeypatch, bytes(corrupt))
+    out = tmp_path / "g.hdf5"
+    with caplog.at_level(logging.ERROR), pytest.raises(SystemExit):
+        _fetch_jetnet(out)
+    assert not out.exists() and not part_path(out).exists()
+    message = caplog.records[-1].getMessage()
+    assert str(out) in message and "'jetnet'" in message and PAYLOAD_MD5 in message
+    assert "deleted" in message and "`datasets.jetnet.source: path`" in message
+
+
+@pytest.mark.parametrize(("entry", "problem"), [
+    (json.dumps({"key": "q.hdf5", "checksum": "md5:" + PAYLOAD_MD5}), "got key 'q.hdf5'"),
+    (json.dumps({"key": "g.hdf5", "checksum": "sha256:" + ABC_SHA256}), "got key 'g.hdf5' and checksum 'sha256:"),
+    (json.dumps({"key": "g.hdf5", "checksum": "md5:" + PAYLOAD_MD5[:-1]}), "32 hex digits"),
+    (json.dumps({"key": "g.hdf5"}), "checksum None"),
+    ("<html>maintenance</html>", "is not JSON"),
+])
+def test_unusable_published_checksum_stops_before_the_download(server, entry, problem):
+    server.files["/api/records/1/files/g.hdf5"] = entry.encode()
+    with pytest.raises(DownloadError, match=problem) as info:
+        published_checksum(server.base + "/api/records/1/files/g.hdf5", "g.hdf5", dataset="jetnet", timeout=5.0)
+    assert "/api/records/1/files/g.hdf5 (dataset 'jetnet')" in str(info.value)
+
+
+def test_missing_files_api_entry_names_the_url_and_the_fallback(server):
+    with pytest.raises(DownloadError, match="HTTP 404") as info:
+        published_checksum(server.base + "/api/records/1/files/g.hdf5", "g.hdf5", dataset="jetnet", timeout=5.0)
+    assert "`datasets.jetnet.source: path`" in str(info.value)
+
+
+def test_registered_checksum_is_the_one_enforced(server, tmp_path, monkeypatch, caplog):
+    local = _local(registry.remote_file("toptag", "val.h5"), server)  # the registry's own md5, a local URL
+    server.files[local.url.removeprefix(server.base)] = PAYLOAD
+    monkeypatch.setattr(fetch_stage, "remote_file", lambda dataset, name: local)
+    out = tmp_path / "val.h5"
+    with caplog.at_level(logging.ERROR), pytest.raises(SystemExit):
+        fetch_stage.main(["--dataset", "toptag", "--file", "val.h5", "--output", str(out), "--no-progress"])
+    assert f"expected {local.checksum}" in caplog.records[-1].getMessage()
+    assert not out.exists() and not part_path(out).exists()
+
+
 def test_registry_entries_are_well_formed():
-    assert registry.datasets() == ["mnist", "qg", "toptag"]
+    assert registry.datasets() == ["jetnet", "mnist", "qg", "toptag"]
     for dataset in registry.datasets():
         names = registry.files(dataset)
         assert names
         for name in names:
             entry = registry.remote_file(dataset, name)
             assert entry.algorithm in {"md5", "sha256"}
-            assert re.fullmatch(f"[0-9a-f]{{{2 * hashlib.new(entry.algorithm).digest_size}}}", entry.checksum)
             assert entry.url.startswith("https://") and name in entry.url
             assert entry.size is None or entry.size > 0
-    checksums = [registry.remote_file(d, n).checksum for d in registry.datasets() for n in registry.files(d)]
-    assert len(set(checksums)) == len(checksums)
+            if entry.checksum is None:  # published by the record's own files API instead
+                assert entry.checksum_url.startswith("https://zenodo.org/api/records/")
+                assert entry.checksum_url.endswith(f"/files/{name}")
+            else:
+                assert re.fullmatch(f"[0-9a-f]{{{2 * hashlib.new(entry.algorithm).digest_size}}}", entry.checksum)
+    pinned = [registry.remote_file(d, n).checksum for d in registry.datasets() for n in registry.files(d)]
+    pinned = [checksum for checksum in pinned if checksum is not None]
+    assert len(set(pinned)) == len(pinned)
 
 
-def test_registry_values_and_errors():
-    assert registry.files("toptag") == ["train.h5", "val.h5", "test.h5"]
-    assert registry.files("qg")[:2] == ["QG_jets.npz", "QG_jets_1.npz"] and len(registry.files("qg")) == 20
-    mnist = registry.remote_file("mnist", "train-images-idx3-ubyte.gz")
-    assert (mnist.checksum, mnist.size) == ("f68b3c2dcbeaaa9fbdd348bbdeb94873", 9_912_422)
-    assert registry.remote_file("toptag", "val.h5").url == "https://zenodo.org/records/2603256/files/val.h5?download=1"
-    with pytest.raises(ValueError, match="known: mnist, qg, toptag"):
-        registry.files("jetnet")
+# Independently known: the records and files each dataset publishes (Zenodo 2603256: the top-tagging train/val/test;
+# Zenodo 3164691: EnergyFlow's twenty files of 100k Pythia quark/gluon jets; JetNet's five classes, 30 particles in
+# record 6975118 and 150 in 6975117, as jet-net/JetNet loads them) and Zenodo's download URL of a record's file.
+@pytest.mark.parametrize(("dataset", "record", "names"), [
+    ("toptag", 2603256, ["train.h5", "val.h5", "test.h5"]),
+    ("qg", 3164691, ["QG_jets.npz"] + [f"QG_jets_{i}.npz" for i in range(1, 20)]),
+    ("jetnet", 6975118, [f"{c}.hdf5" for c in "gqtwz"]),
+    ("jetnet", 6975117, [f"{c}150.hdf5" for c in "gqtwz"]),
+])
+def test_registry_points_at_each_published_file(dataset, record, names):
+    assert set(names) <= set(registry.files(dataset))
+    for name in names:
+        assert registry.remote_file(dataset, name).url == f"https://zenodo.org/records/{record}/files/{name}?download=1"
+
+
+def test_jetnet_file_follows_the_particles_per_jet():
+    assert [registry.jetnet_file("g", n) for n in (1, 30, 31, 150)] == ["g.hdf5", "g.hdf5", "g150.hdf5", "g150.hdf5"]
+    with pytest.raises(ValueError, match="datasets.jetnet.n_nodes is 151.*at most 150"):
+        registry.jetnet_file("g", 151)
+    with pytest.raises(ValueError, match="unknown JetNet class 'gluon'; JetNet has g, q, t, w, z"):
+        registry.jetnet_file("gluon", 30)
+
+
+def test_unknown_dataset_or_file_lists_the_known_ones():
+    with pytest.raises(ValueError, match="known: jetnet, mnist, qg, toptag.*`datasets.trackml.source: path`"):
+        registry.files("trackml")
     with pytest.raises(ValueError, match="known: train.h5, val.h5, test.h5"):
         registry.remote_file("toptag", "train.hdf5")

@@ -100,7 +100,7 @@ def jet_tables():
     fmt, ext = JET_FORMATS["jetnet"]
     for cls in DATA["jetnet"]["classes"]:
         shards = (simulated("jetnet", [cls], ext) if DATA["jetnet"]["source"] == "simulate"
-                  else {cls: raw_file("jetnet", f"{cls}.hdf5")})
+                  else {cls: raw_file("jetnet", registry.jetnet_file(cls, DATA["jetnet"]["n_nodes"]))})
         tables[f"jetnet_{cls}"] = dict(kind="jets", dataset="jetnet", shards=shards, format=fmt,
                                        label=JETNET_CLASSES.index(cls))
     for dataset, files in (("toptag", TOPTAG_FILES), ("qg", DATA["qg"]["files"])):

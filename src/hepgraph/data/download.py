@@ -2,13 +2,15 @@
 
 A download streams into ``<dest>.part``; an interrupted one resumes from there with an HTTP Range request.
 Only a file whose checksum matches is renamed onto ``dest``, so ``dest`` is either complete and verified
-or absent.
+or absent. A checksum that only the repository's own metadata publishes (Zenodo's files API) is read from
+there first with ``published_checksum``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import http.client
+import json
 import logging
 import os
 import re
@@ -49,16 +51,22 @@ def file_checksum(path: str | os.PathLike, algorithm: str = "md5") -> str:
     return hasher.hexdigest()
 
 
-def _check_checksum_form(checksum: str, algorithm: str) -> None:
+def _digest_length(algorithm: str) -> int:
+    """Hex digits of an ``algorithm`` digest; ValueError naming the choices for an unknown algorithm."""
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unknown checksum algorithm {algorithm!r}; use one of {', '.join(ALGORITHMS)}")
-    length = 2 * hashlib.new(algorithm).digest_size
+    return 2 * hashlib.new(algorithm).digest_size
+
+
+def _check_checksum_form(checksum: str, algorithm: str) -> None:
+    length = _digest_length(algorithm)
     if not re.fullmatch(f"[0-9a-f]{{{length}}}", checksum):
         raise ValueError(f"checksum {checksum!r} is not a lower-case {algorithm} hex digest ({length} hex digits)")
 
 
-def _network_error(url: str, dataset: str, reason: object, part: Path) -> DownloadError:
-    kept = f" The partial file {part} is kept; run again to resume." if part.exists() and part.stat().st_size else ""
+def _network_error(url: str, dataset: str, reason: object, part: Path | None = None) -> DownloadError:
+    kept = (f" The partial file {part} is kept; run again to resume."
+            if part is not None and part.exists() and part.stat().st_size else "")
     return DownloadError(
         f"could not download {url} (dataset {dataset!r}): {reason}.{kept} Without network access, download the "
         f"files elsewhere and set `datasets.{dataset}.source: path` and "
@@ -70,6 +78,33 @@ def _content_range_start(header: str | None) -> int | None:
     """First byte of a ``Content-Range: bytes START-END/TOTAL`` header, None if absent or malformed."""
     match = re.fullmatch(r"bytes (\d+)-\d+/(\d+|\*)", (header or "").strip())
     return int(match.group(1)) if match else None
+
+
+def published_checksum(metadata_url: str, name: str, algorithm: str = "md5", *, dataset: str,
+                       timeout: float = 60.0) -> str:
+    """The ``algorithm`` hex digest of file ``name`` that a Zenodo files-API entry (``/api/records/<id>/files/<name>``)
+    publishes in its ``"checksum": "md5:<hex>"`` field. Raises DownloadError if it cannot be read."""
+    request = urllib.request.Request(metadata_url, headers={"User-Agent": f"hepgraph/{__version__} (+urllib)",
+                                                            "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            entry = json.load(response)
+    except urllib.error.HTTPError as exc:
+        raise _network_error(metadata_url, dataset, f"HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        raise _network_error(metadata_url, dataset, getattr(exc, "reason", exc)) from exc
+    except ValueError as exc:
+        raise DownloadError(f"{metadata_url} (dataset {dataset!r}) is not JSON ({exc}); cannot read the "
+                            f"published checksum of {name}") from exc
+    entry = entry if isinstance(entry, dict) else {}
+    key, published = entry.get("key"), entry.get("checksum")
+    prefix, _, checksum = str(published).partition(":")
+    length = _digest_length(algorithm)
+    if key != name or prefix != algorithm or not re.fullmatch(f"[0-9a-f]{{{length}}}", checksum):
+        raise DownloadError(f"{metadata_url} (dataset {dataset!r}) does not publish a usable {algorithm} checksum "
+                            f"of {name}: expected \"key\": {name!r} and \"checksum\": \"{algorithm}:<{length} hex "
+                            f"digits>\", got key {key!r} and checksum {published!r}")
+    return checksum
 
 
 def fetch(url: str, dest: str | os.PathLike, checksum: str, algorithm: str = "md5", *, dataset: str,
@@ -111,8 +146,10 @@ def fetch(url: str, dest: str | os.PathLike, checksum: str, algorithm: str = "md
     if actual != checksum:
         part.unlink()
         raise ChecksumError(
-            f"{algorithm} checksum of {dest} downloaded from {url} is {actual}, expected {checksum}; the "
-            f"corrupt download was deleted. Run again to retry; if it persists, the remote file has changed."
+            f"{algorithm} checksum of {dest} (dataset {dataset!r}) downloaded from {url} is {actual}, expected "
+            f"{checksum}; the corrupt download was deleted. Run again to download it afresh; if the checksum "
+            f"differs again, the server sends a different file from the published one: download it yourself and set "
+            f"`datasets.{dataset}.source: path`."
         )
     os.replace(part, dest)
     log.info("%s verified (%s %s)", dest, algorithm, checksum)

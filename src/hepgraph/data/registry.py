@@ -1,10 +1,9 @@
 """The remote files of each downloadable dataset, with their published checksums.
 
-Every checksum below was copied from a public source named in the comment beside it; a file whose
-checksum could not be found in any source is left out rather than trusted blindly. JetNet (Zenodo
-record 6975118) is absent for that reason: its maintainers' own loader reads the md5s from the Zenodo
-API at run time and no source states them, so JetNet is read from files the user already has
-(``datasets.jetnet.source: path``) or simulated.
+Every checksum below was copied from a public source named in the comment beside it. Where the only
+publisher of a checksum is the repository's own metadata API (JetNet: Zenodo lists an md5 per file and
+nobody else states them), the entry names that API instead (``checksum_url``) and the download reads the
+checksum from there before verifying the file against it; no file is ever accepted unverified.
 """
 
 from __future__ import annotations
@@ -13,12 +12,14 @@ from typing import NamedTuple
 
 
 class RemoteFile(NamedTuple):
-    """One downloadable file: its URL, its checksum (hex digest), the hashlib algorithm, its size in bytes."""
+    """One downloadable file: its URL, its checksum (hex digest), the hashlib algorithm, its size in bytes;
+    a None checksum is published at ``checksum_url`` (a Zenodo files-API entry) and read from there."""
 
     url: str
-    checksum: str
+    checksum: str | None
     algorithm: str
     size: int | None
+    checksum_url: str | None = None
 
 
 def _zenodo(record: int, name: str) -> str:
@@ -79,7 +80,42 @@ _MNIST = {
     )
 }
 
-_REGISTRY: dict[str, dict[str, RemoteFile]] = {"toptag": _TOPTAG, "qg": _QG, "mnist": _MNIST}
+# JetNet (Kansal et al. 2021), one file per class: Zenodo record 6975118 holds the 30-particle files
+# {g,q,t,w,z}.hdf5, record 6975117 the 150-particle files {g,q,t,w,z}150.hdf5. Record ids and file names:
+# jet-net/JetNet, jetnet/datasets/jetnet.py (commit 6ca12b7): _ZENODO_RECORD_IDS = {"30": 6975118,
+# "150": 6975117} and key f"{jet_type}{'150' if num_particles > 30 else ''}.hdf5" (record 6302240 is the
+# superseded 150-particle release that the library read until August 2022). md5s: the only publisher is
+# Zenodo's files API, GET https://zenodo.org/api/records/<record>/files/<name> -> "checksum": "md5:<hex>"
+# (JetNet's own loader reads them there too, jetnet/datasets/utils.py::_getZenodoFileURL; no copy of them is
+# published elsewhere), so they are read from there at download time. Zenodo does not change a published
+# record's files (a new release is a new record), so the record id pins the files the md5s describe.
+JETNET_CLASSES = ("g", "q", "t", "w", "z")
+JETNET_RECORDS = {30: 6975118, 150: 6975117}  # particles per jet -> Zenodo record
+
+
+def _jetnet_name(cls: str, particles: int) -> str:
+    return f"{cls}{'' if particles == 30 else particles}.hdf5"
+
+
+_JETNET = {
+    _jetnet_name(cls, particles): RemoteFile(
+        _zenodo(record, _jetnet_name(cls, particles)), None, "md5", None,
+        f"https://zenodo.org/api/records/{record}/files/{_jetnet_name(cls, particles)}")
+    for particles, record in JETNET_RECORDS.items() for cls in JETNET_CLASSES
+}
+
+_REGISTRY: dict[str, dict[str, RemoteFile]] = {"toptag": _TOPTAG, "qg": _QG, "mnist": _MNIST, "jetnet": _JETNET}
+
+
+def jetnet_file(cls: str, n_nodes: int) -> str:
+    """JetNet's file of class ``cls`` holding at least ``n_nodes`` particles per jet: g.hdf5 (30), g150.hdf5 (150)."""
+    if cls not in JETNET_CLASSES:
+        raise ValueError(f"unknown JetNet class {cls!r}; JetNet has {', '.join(JETNET_CLASSES)}")
+    for particles in sorted(JETNET_RECORDS):
+        if n_nodes <= particles:
+            return _jetnet_name(cls, particles)
+    raise ValueError(f"datasets.jetnet.n_nodes is {n_nodes}, but JetNet's jets have at most "
+                     f"{max(JETNET_RECORDS)} particles; set it to at most that")
 
 
 def datasets() -> list[str]:
