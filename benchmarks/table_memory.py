@@ -78,7 +78,8 @@ def child(groups: int, directory: Path, whole: bool) -> dict[str, float]:
 
 
 def run_child(groups: int, directory: Path, whole: bool = False) -> dict[str, float]:
-    command = [sys.executable, __file__, "--child", str(groups), "--dir", str(directory), *(["--whole"] if whole else [])]
+    command = [sys.executable, __file__, "--child", str(groups), "--dir", str(directory),
+               *(["--whole"] if whole else [])]
     return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
 
 
@@ -105,9 +106,9 @@ def main() -> None:
             whole = f"{w['read_whole_rss']:.0f} ({w['read_whole_s']:.1f} s)"
         table_mib = r["jets"] * (np.prod(SHAPE) * 4 + 16) / 2**20
         rows.append(f"| {groups} ({r['jets']:,} jets, {table_mib:,.0f} MiB in memory, {r['file_mib']:.0f} MiB zstd, "
-                    f"{r['row_groups']} row groups) | {r['start_rss']:.0f} | {r['write_rss']:.0f} ({r['write_s']:.1f} s) "
-                    f"| {r['split_rss']:.0f} ({r['split_s']:.1f} s) | {r['read_rss']:.0f} ({r['read_s']:.1f} s) "
-                    f"| {whole} |")
+                    f"{r['row_groups']} row groups) | {r['start_rss']:.0f} "
+                    f"| {r['write_rss']:.0f} ({r['write_s']:.1f} s) | {r['split_rss']:.0f} ({r['split_s']:.1f} s) "
+                    f"| {r['read_rss']:.0f} ({r['read_s']:.1f} s) | {whole} |")
         print(rows[-1], flush=True)
     table = "\n".join([
         ("calo_images tables of sparse synthetic 3x125x125 images, row groups of ~32 MiB; peak RSS in MiB "

@@ -1,4 +1,4 @@
-"""Atomic output (all or nothing), and the one error for damaged inputs of the raw readers without their own tests here."""
+"""Atomic output (all or nothing); damaged MNIST and TrackML inputs raise the one error for damaged inputs."""
 
 import os
 

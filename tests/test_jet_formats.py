@@ -248,5 +248,6 @@ def test_corrupted_npz_member_is_named(tmp_path):
     data = bytearray(path.read_bytes())
     data[len(data) // 3] ^= 0xFF  # inside the stored X.npy
     path.write_bytes(bytes(data))
-    with pytest.raises(UnreadableFileError, match=r"QG_jets\.npz: cannot be read \(BadZipFile: Bad CRC-32 for file 'X\.npy'\)"):
+    with pytest.raises(UnreadableFileError,
+                       match=r"QG_jets\.npz: cannot be read \(BadZipFile: Bad CRC-32 for file 'X\.npy'\)"):
         read_qg(path)

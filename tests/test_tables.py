@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from hepgraph.data import tables
-from hepgraph.data.tables import (SCHEMAS, TableWriter, concat_arrays, iter_batches, read_arrays, read_dense, read_graphs,
-                                  read_meta, read_table, take_rows, write_table)
+from hepgraph.data.tables import (SCHEMAS, TableWriter, concat_arrays, iter_batches, read_arrays, read_dense,
+                                  read_graphs, read_meta, read_table, take_rows, write_table)
 from hepgraph.io import UnreadableFileError
 from hepgraph.stages import split
 
@@ -24,8 +24,9 @@ def jets(n=7, nodes=5, seed=0):
 
 def images(n=5, seed=0):
     rng = np.random.default_rng(seed)
-    return {"X_jets": rng.exponential(size=(n, 3, 4, 4)).astype(np.float32), "pt": rng.uniform(70, 300, n).astype(np.float32),
-            "m0": rng.uniform(5, 60, n).astype(np.float32), "y": np.arange(n) % 2}
+    return {"X_jets": rng.exponential(size=(n, 3, 4, 4)).astype(np.float32),
+            "pt": rng.uniform(70, 300, n).astype(np.float32), "m0": rng.uniform(5, 60, n).astype(np.float32),
+            "y": np.arange(n) % 2}
 
 
 def events(n=3, seed=0):
@@ -226,7 +227,8 @@ def test_damaged_tables_raise_one_error_naming_file_row_group_and_fix(tmp_path, 
     write_table(path, "jets", batches(jets(120), 10), {})
     assert pq.ParquetFile(path).num_row_groups >= 4
     corrupt_middle_page(path, 2)
-    fix = r"the file is damaged or incomplete: delete it and rerun the workflow step that writes it \(snakemake --cores N .*j\.parquet\)"
+    fix = (r"the file is damaged or incomplete: delete it and rerun the workflow step that writes it "
+           r"\(snakemake --cores N .*j\.parquet\)")
     with pytest.raises(UnreadableFileError, match=rf"j\.parquet: row group 2 of \d+ cannot be read .*CRC.*; {fix}"):
         read_arrays(path, "jets")
     with pytest.raises(UnreadableFileError, match="row group 2"):

@@ -1,4 +1,4 @@
-"""Atomic outputs (a killed job never leaves a file or directory that looks complete) and the error for unreadable inputs."""
+"""Atomic outputs (a killed job never leaves a file or directory that looks complete); the error for damaged inputs."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ RAW_FIX = ("re-download it (or copy it again) and check its size and checksum; i
 
 
 class UnreadableFileError(ValueError):
-    """A file that exists but cannot be read (truncated, corrupted or damaged); the message names it, where, and the fix.
+    """A file that exists but cannot be read (truncated or corrupted); the message names it, where, and the fix.
 
     ``fix`` is a template with ``{path}``: :data:`TABLE_FIX` for files this workflow writes, :data:`RAW_FIX` for
     raw inputs.

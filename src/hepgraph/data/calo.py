@@ -137,7 +137,8 @@ def write_e2e_parquet(path: str | Path, images: np.ndarray, pt: np.ndarray, m0: 
     schema = pa.schema([("X_jets", pa.list_(pa.list_(pa.list_(pa.float64())))),
                         *((name, pa.float64()) for name in scalars)],
                        metadata={META_KEY: json.dumps(dict(meta or {})).encode()})
-    with atomic_output(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True) as writer:
+    with atomic_output(path) as tmp, \
+            pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True) as writer:
         for start in range(0, n_jets, row_group_size):
             rows = slice(start, start + row_group_size)
             columns = [_nested_lists(images[rows]), *(pa.array(a[rows]) for a in scalars.values())]

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     for k, index in enumerate(split_indices(n, tuple(args.fractions), args.seed)):
         assignment[index] = k
     sources = [{"file": path, "meta": read_meta(path)} for path in args.inputs]
-    with contextlib.ExitStack() as stack:  # all three tables are written, or none
+    with contextlib.ExitStack() as stack:  # an error before the end leaves none of the three written
         outs = [stack.enter_context(TableWriter(getattr(args, name), args.kind, {
             "split": name, "fractions": list(args.fractions), "seed": args.seed, "sources": sources}))
             for name in SPLITS]
