@@ -1,5 +1,5 @@
 """Downloads against a real HTTP server on 127.0.0.1: checksums, resume, Range fallback, failures, checksums
-published by a (stand-in) Zenodo files API; the registry."""
+published by a (stand-in) Zenodo files API; the registry and the download jobs the workflow plans from it."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import logging
 import random
 import re
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from hepgraph.data import registry
 from hepgraph.data.download import ChecksumError, DownloadError, fetch, file_checksum, part_path, published_checksum
 from hepgraph.stages import fetch as fetch_stage
 
+REPO = Path(__file__).resolve().parents[1]
 PAYLOAD = random.Random(0).randbytes(300_000)
 PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()
 ABC_MD5 = "900150983cd24fb0d6963f7d28e17f72"  # RFC 1321 test vector: MD5("abc")
@@ -330,3 +333,27 @@ def test_unknown_dataset_or_file_lists_the_known_ones():
         registry.files("trackml")
     with pytest.raises(ValueError, match="known: train.h5, val.h5, test.h5"):
         registry.remote_file("toptag", "train.hdf5")
+
+
+def _dry_run(config: str, cwd: Path) -> str:
+    """Output of ``snakemake --dry-run`` of the repository's workflow with ``config`` layered on its config.yaml."""
+    (cwd / "override.yaml").write_text(config + "\n")
+    result = subprocess.run([str(Path(sys.executable).with_name("snakemake")), "--snakefile", str(REPO / "Snakefile"),
+                             "--dry-run", "--configfile", "override.yaml"], cwd=cwd, capture_output=True, text=True)
+    return result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("n_nodes", "suffix"), [(30, ""), (150, "150")])
+def test_jetnet_download_plans_one_job_per_class_file(tmp_path, n_nodes, suffix):
+    output = _dry_run(f"datasets: {{jetnet: {{source: download, n_nodes: {n_nodes}, classes: [g, q, t, w, z]}}}}",
+                      tmp_path)
+    downloads = re.findall(r": Downloading (\w+) file (\S+)$", output, flags=re.MULTILINE)
+    assert sorted(downloads) == [("jetnet", f"{c}{suffix}.hdf5") for c in "gqtwz"], output
+    assert f"Preprocessing results/raw/jetnet/download/g{suffix}.hdf5 into jet graphs" in output
+
+
+def test_simulated_jetnet_beyond_30_particles_is_rejected_naming_the_key(tmp_path):
+    output = _dry_run("datasets: {jetnet: {source: simulate, n_nodes: 150}}", tmp_path)
+    assert "150 is greater than the maximum of 30" in output, output
+    assert "On instance['datasets']['jetnet']['n_nodes']" in output
+    assert "'datasets.jetnet.n_nodes: simulated JetNet jets keep '" in output  # the schema's hint, line-wrapped
