@@ -14,9 +14,11 @@ column is filled with eta, equal for massless particles. ``normed=None`` is fals
 Each graph is written out below as a variable-eliminated contraction (what energyflow's VariableElimination
 finds), with the helpers a_k = theta^k z (a_k[i] = sum_j theta_ij^k z_j), u = z a_1, and
 P = theta diag(z) theta, so that the whole batch is computed with a few elementwise products and batched matrix
-products. The edge lists in ``CONNECTED_GRAPHS`` define the graphs; tests check every contraction against the
-definition summed over all vertex assignments, and the columns agree with energyflow 1.4.0 called as jetnet calls it
-(relative difference < 1e-14 on 200 random jets).
+products: jets are taken in order of their particle count, a few hundred at a time, so that each chunk's
+[B, n, n] arrays fit in a core's cache and are only as wide as its largest jet. The edge lists in
+``CONNECTED_GRAPHS`` define the graphs; tests check every contraction against the definition summed over all vertex
+assignments and against a jet worked out by hand, whose values energyflow 1.4.0 called as jetnet calls it
+reproduces.
 """
 
 from __future__ import annotations
