@@ -10,7 +10,8 @@ depends only on the masked particles, so it is invariant under particle permutat
   seed 42; KPD over 10 batches of 5_000, seed 42. Multi-feature W1 scores are averaged as jetnet's
   ``average_over_features`` / ``average_over_efps`` did: mean of the per-feature means, error = L2 norm of the
   per-feature standard deviations. The bootstrap draws are jetnet's, in its order (with jetnet's own unseeded
-  generator its W1s differ from these by bootstrap noise; FPD and KPD use fixed seeds and agree to ~1e-12), but
+  generator its W1s differ from these by bootstrap noise; FPD and KPD use fixed seeds and agree to the printed
+  digits, benchmarks/gan_metrics.py), but
   they are used as counts: W1s weight values sorted once, and FPD's means and covariances of all batches come
   from one matrix product, instead of copying every resampled sample.
 * ``w1_table`` is the bootstrap of Table 2 of Kansal et al. 2020 (arXiv:2012.00173): W1 of eta_rel, phi_rel,
