@@ -5,6 +5,8 @@
 
 Training: jets/s for one discriminator step and one generator step on a batch (default 256 jets of 30
 particles, paper jet layer sizes, 2 threads), for the seed's model and the MPGAN variant (``jets_mpgan``).
+``--device cuda`` times both on a GPU as training runs there (bf16 autocast, torch.compile), the reference in
+float32 (as MPGAN trains).
 Generation: jets/s of the generator alone (eval, no grad).
 The reference is a plain-PyTorch reimplementation of rkansal47/MPGAN's layout (mpgan/model.py and
 train.py): per-edge inputs concatenated into [B N N, 2F+1] by ``repeat``, ``nn.Dropout`` after every layer
@@ -27,6 +29,7 @@ from torch import nn
 
 from record import append
 
+from hepgraph.device import pick_device
 from hepgraph.models.graph_gan import GraphGANConfig, GraphGANTask, graph_gan_config
 
 
@@ -92,25 +95,31 @@ def reference_step(gen: ReferenceNet, disc: ReferenceNet, g_opt, d_opt, real: to
     d_opt.zero_grad()
     gen.eval()
     d_real = disc(real.clone())
-    d_fake = disc(gen(torch.randn(n, cfg.num_nodes, cfg.latent_size)))
-    (F.mse_loss(d_real, torch.ones(n)) + F.mse_loss(d_fake, torch.zeros(n))).backward()
+    d_fake = disc(gen(torch.randn(n, cfg.num_nodes, cfg.latent_size, device=real.device)))
+    ones, zeros = torch.ones(n, device=real.device), torch.zeros(n, device=real.device)
+    (F.mse_loss(d_real, ones) + F.mse_loss(d_fake, zeros)).backward()
     d_opt.step()
     gen.train()
     g_opt.zero_grad()
-    F.mse_loss(disc(gen(torch.randn(n, cfg.num_nodes, cfg.latent_size))), torch.ones(n)).backward()
+    F.mse_loss(disc(gen(torch.randn(n, cfg.num_nodes, cfg.latent_size, device=real.device))), ones).backward()
     g_opt.step()
 
 
-def interleaved_rates(steps: dict[str, Callable[[], None]], jets: int, repeats: int) -> dict[str, tuple[float, float]]:
-    """(median, best) jets/s of each step over ``repeats`` rounds that time every step once, after one
-    warm-up call each: interleaving lets all implementations share whatever load the machine has."""
+def interleaved_rates(steps: dict[str, Callable[[], None]], jets: int, repeats: int,
+                      sync: Callable[[], None]) -> dict[str, tuple[float, float]]:
+    """(median, best) jets/s of each step over ``repeats`` rounds that time every step once, after three
+    warm-up calls each (torch.compile compiles in the first): interleaving lets all implementations share
+    whatever load the machine has. ``sync`` waits for the device's queued work."""
     times: dict[str, list[float]] = {name: [] for name in steps}
     for step in steps.values():
-        step()
+        for _ in range(3):
+            step()
+    sync()
     for _ in range(repeats):
         for name, step in steps.items():
             start = time.perf_counter()
             step()
+            sync()
             times[name].append(time.perf_counter() - start)
             LOADS.append(os.getloadavg()[0])
     return {name: (jets / statistics.median(t), jets / min(t)) for name, t in times.items()}
@@ -125,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--particles", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds (median reported)")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda (bf16 autocast and torch.compile)")
     parser.add_argument("--no-reference", action="store_true", help="time hepgraph's implementation only")
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to results.md")
     argv = sys.argv[1:] if argv is None else argv
@@ -132,33 +142,36 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    device = pick_device(args.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     cfg = graph_gan_config("jets", num_nodes=args.particles)
-    real = torch.rand(args.batch, args.particles, cfg.node_features) * 2 - 1
-    mask = torch.ones(args.batch, args.particles, dtype=torch.bool)
+    real = torch.rand(args.batch, args.particles, cfg.node_features, device=device) * 2 - 1
+    mask = torch.ones(args.batch, args.particles, dtype=torch.bool, device=device)
     latent = (args.batch, args.particles, cfg.latent_size)
 
-    task = GraphGANTask(cfg, torch.device("cpu"))
-    mpgan = GraphGANTask(graph_gan_config("jets_mpgan", num_nodes=args.particles), torch.device("cpu"))
+    task = GraphGANTask(cfg, device)
+    mpgan = GraphGANTask(graph_gan_config("jets_mpgan", num_nodes=args.particles), device)
     counts = mask.sum(dim=1)
     train = {"hepgraph (fused dense)": lambda: task.train_step((real, mask)),
              "hepgraph, MPGAN variant (jets_mpgan)": lambda: mpgan.train_step((real, mask))}
     generate = {"hepgraph (fused dense)": lambda: task.sample(args.batch),
                 "hepgraph, MPGAN variant (jets_mpgan)": lambda: mpgan.sample(args.batch, counts)}
     if not args.no_reference:
-        gen, disc = ReferenceNet(cfg, generator=True), ReferenceNet(cfg, generator=False)
+        gen, disc = ReferenceNet(cfg, generator=True).to(device), ReferenceNet(cfg, generator=False).to(device)
         g_opt = torch.optim.RMSprop(gen.parameters(), lr=cfg.lr_g)
         d_opt = torch.optim.RMSprop(disc.parameters(), lr=cfg.lr_d)
         train["reference MPGAN layout"] = lambda: reference_step(gen, disc, g_opt, d_opt, real, cfg)
-        generate["reference MPGAN layout"] = lambda: gen(torch.randn(latent))
-    train_rates = interleaved_rates(train, args.batch, args.repeats)
+        generate["reference MPGAN layout"] = lambda: gen(torch.randn(latent, device=device))
+    train_rates = interleaved_rates(train, args.batch, args.repeats, sync)
     task.generator.eval()
     mpgan.generator.eval()
     if not args.no_reference:
         gen.eval()
     with torch.no_grad():
-        generate_rates = interleaved_rates(generate, args.batch, args.repeats)
+        generate_rates = interleaved_rates(generate, args.batch, args.repeats, sync)
 
-    lines = [f"batch {args.batch}, {args.particles} particles, jets layer sizes (Table 1), {args.threads} threads; "
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{args.threads} threads"
+    lines = [f"batch {args.batch}, {args.particles} particles, jets layer sizes (Table 1), {where}; "
              f"jets/s, median (best) of {args.repeats} interleaved rounds; 1-min load average "
              f"{min(LOADS):.1f}-{max(LOADS):.1f} on {os.cpu_count()} cores (this run adds ~{args.threads}); "
              f"`{' '.join(['benchmarks/gan_throughput.py', *argv])}`", "",

@@ -23,3 +23,13 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(real)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A copy of the workflow, run end to end on the tiny config. Tests that change it work on a copy of it."""
+    from workflow_runs import copy_workflow, snakemake
+
+    root = copy_workflow(tmp_path_factory.mktemp("workflow"))
+    snakemake("--cores", "2", "--configfile", "tiny.yaml", cwd=root)
+    return root

@@ -9,7 +9,7 @@ import json
 GAN = config["gan"]
 GAN_DIR = RESULTS / "gan"
 GFD_DIR = GAN_DIR / "gfd_classifier"
-SMALL_MNIST_DIGITS = (2, 3, 4, 5, 7)  # digits the paper models with its smaller MLPs (Table 1)
+SMALL_MNIST_DIGITS = (2, 3, 4, 5, 7)  # sparse MNIST digits the paper models with its smaller MLPs (Table 1)
 
 
 def gan_table(table, fix):
@@ -29,9 +29,9 @@ def gan_runs():
     for graph in GAN["mnist"]["graphs"]:
         table = gan_table(f"mnist_{graph}", f"add {graph!r} to datasets.mnist.graphs")
         for digit in GAN["mnist"]["digits"]:
-            small = graph == "sparse" and digit in SMALL_MNIST_DIGITS
-            runs[f"{table}_{digit}"] = dict(kind="image_graphs", table=table, digit=digit, label=digit,
-                                            model="mnist_small" if small else "mnist_large")
+            model = ("mnist_superpixels" if graph == "superpixels"
+                     else "mnist_small" if digit in SMALL_MNIST_DIGITS else "mnist_large")
+            runs[f"{table}_{digit}"] = dict(kind="image_graphs", table=table, digit=digit, label=digit, model=model)
     return runs
 
 
@@ -85,7 +85,7 @@ rule train_gan:
         model=lambda w: GAN_RUNS[w.gan_run]["model"],
         digit=digit_option,
         overrides=json.dumps(GAN["model_overrides"]),
-        gan={k: GAN[k] for k in ("epochs", "batch_size", "n_val", "checkpoint_every", "seed")},
+        gan={k: GAN[k] for k in ("epochs", "batch_size", "n_val", "checkpoint_every", "seed", "grad_clip_norm")},
         state=lambda w: GAN_DIR / w.gan_run / "training",
     threads: 2
     resources:
@@ -100,7 +100,8 @@ rule train_gan:
         "python -m hepgraph.stages.train_gan --kind {params.kind} --train {input.train} --val {input.val}"
         " {params.digit} --model {params.model} --set '{params.overrides}' --epochs {params.gan[epochs]}"
         " --batch-size {params.gan[batch_size]} --n-val {params.gan[n_val]} --seed {params.gan[seed]}"
-        " --checkpoint-every {params.gan[checkpoint_every]} --state-dir {params.state}"
+        " --checkpoint-every {params.gan[checkpoint_every]} --grad-clip-norm {params.gan[grad_clip_norm]}"
+        " --state-dir {params.state}"
         " --checkpoint {output.model} --metrics-csv {output.metrics} > {log} 2>&1"
 
 

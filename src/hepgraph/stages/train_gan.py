@@ -53,7 +53,7 @@ def settings_fingerprint(config: graph_gan.GraphGANConfig, args: argparse.Namesp
     validation size, batch size, seed and the code (this stage and every hepgraph module it imports)."""
     return {"config": dataclasses.asdict(config), "kind": args.kind, "data": loop.fingerprint(args.train, args.val),
             "digit": args.digit, "n_val": args.n_val, "batch_size": args.batch_size, "seed": args.seed,
-            "code": loop.code_fingerprint(__spec__.name)}
+            "grad_clip_norm": args.grad_clip_norm, "code": loop.code_fingerprint(__spec__.name)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-val", type=int, default=2000, help="validation graphs compared each epoch")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--checkpoint-every", type=int, default=1)
+    parser.add_argument("--grad-clip-norm", type=lambda v: None if v == "None" else float(v), default=None,
+                        help="clip each optimiser's gradients to this L2 norm (None: no clipping)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     parser.add_argument("--state-dir", required=True, help="resumable training state")
     parser.add_argument("--checkpoint", required=True, help="where to put the best epoch's models")
@@ -96,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
                                                   metrics=metrics),
                       loader, epochs=args.epochs, checkpoint_dir=state, metrics_path=state / "metrics.csv",
                       seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
+                      grad_clip_norm=args.grad_clip_norm,
                       best_metric="w1m" if args.kind == "jets" else "w1_nodes", best_mode="min", meta=meta)
     best = loop.export(result, state / "metrics.csv", args.checkpoint, args.metrics_csv,
                        meta={k: v.tolist() for k, v in units.items()})
