@@ -10,8 +10,6 @@ import logging
 import random
 import re
 import socket
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -20,8 +18,8 @@ import pytest
 from hepgraph.data import registry
 from hepgraph.data.download import ChecksumError, DownloadError, fetch, file_checksum, part_path, published_checksum
 from hepgraph.stages import fetch as fetch_stage
+from workflow_runs import snakemake
 
-REPO = Path(__file__).resolve().parents[1]
 PAYLOAD = random.Random(0).randbytes(300_000)
 PAYLOAD_MD5 = hashlib.md5(PAYLOAD).hexdigest()
 ABC_MD5 = "900150983cd24fb0d6963f7d28e17f72"  # RFC 1321 test vector: MD5("abc")
@@ -338,9 +336,7 @@ def test_unknown_dataset_or_file_lists_the_known_ones():
 def _dry_run(config: str, cwd: Path) -> str:
     """Output of ``snakemake --dry-run`` of the repository's workflow with ``config`` layered on its config.yaml."""
     (cwd / "override.yaml").write_text(config + "\n")
-    result = subprocess.run([str(Path(sys.executable).with_name("snakemake")), "--snakefile", str(REPO / "Snakefile"),
-                             "--dry-run", "--configfile", "override.yaml"], cwd=cwd, capture_output=True, text=True)
-    return result.stdout + result.stderr
+    return snakemake("--dry-run", "--configfile", "override.yaml", cwd=cwd, check=False)
 
 
 @pytest.mark.parametrize(("n_nodes", "suffix"), [(30, ""), (150, "150")])
