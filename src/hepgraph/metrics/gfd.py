@@ -52,6 +52,7 @@ def gfd_from_model(model: MoNet, real_nodes: np.ndarray | torch.Tensor, real_mas
 def gfd(real_nodes: np.ndarray | torch.Tensor, real_mask: np.ndarray | torch.Tensor,
         gen_nodes: np.ndarray | torch.Tensor, gen_mask: np.ndarray | torch.Tensor, checkpoint: str | Path,
         device: str | torch.device = "cpu", batch_size: int = 256) -> float:
-    """GFD with the classifier saved in ``checkpoint`` (the model.pt of ``python -m hepgraph.stages.train_gfd_classifier``)."""
+    """GFD with the classifier saved in ``checkpoint`` (the model.pt of
+    ``python -m hepgraph.stages.train_gfd_classifier``)."""
     return gfd_from_model(load_classifier(checkpoint, device), real_nodes, real_mask, gen_nodes, gen_mask,
                           batch_size)

@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--val", required=True)
     parser.add_argument("--digit", type=int, help="train on graphs of this label only (one GAN per MNIST digit)")
     parser.add_argument("--model", required=True, choices=sorted(graph_gan.CONFIGS), help="paper configuration")
-    parser.add_argument("--set", default="{}", help="JSON object of GraphGANConfig overrides, e.g. '{\"gen_mask\": true}'")
+    parser.add_argument("--set", default="{}",
+                        help="JSON object of GraphGANConfig overrides, e.g. '{\"gen_mask\": true}'")
     parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--n-val", type=int, default=2000, help="validation graphs compared each epoch")
