@@ -36,9 +36,9 @@ from hepgraph.dependencies import imported_files  # noqa: E402
 
 
 def code(stage):
-    """Source files a rule runs, as inputs: the stage module ("stages/train_gan") and every module of the
+    """The code inputs of the rules that run the stage module ("stages/train_gan"): it and every module of the
     package it imports, transitively, so that an edit of any of them reruns exactly the rules that use it."""
-    return [os.path.relpath(path) for path in imported_files("hepgraph." + stage.replace("/", "."))]
+    return [os.path.relpath(path) for path in imported_files(".".join(("hepgraph", *Path(stage).parts)))]
 
 
 def count_local_gpus():
