@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
                       seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every,
                       grad_clip_norm=args.grad_clip_norm,
                       best_metric="w1m" if args.kind == "jets" else "w1_nodes", best_mode="min", meta=meta)
-    best = loop.export(result, state / "metrics.csv", args.checkpoint, args.metrics_csv,
+    best = loop.export(result, args.checkpoint, args.metrics_csv,
                        meta={k: v.tolist() for k, v in units.items()})
     log.info("best epoch %s (%s = %.4g) -> %s", result.best_epoch, best["best"]["metric"], result.best_value,
              args.checkpoint)

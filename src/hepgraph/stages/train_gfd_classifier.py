@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     result = loop.fit(lambda dev: MoNetTask(config, dev, val=val), loader, epochs=args.epochs,
                       checkpoint_dir=state, metrics_path=state / "metrics.csv", seed=args.seed,
                       device=device, best_metric="accuracy", best_mode="max", meta=meta)
-    loop.export(result, state / "metrics.csv", args.model, args.metrics_csv)
+    loop.export(result, args.model, args.metrics_csv)
 
     model = load_classifier(args.model, device)
     total, per_digit = accuracy(apply_batched(model, model, test[0], test[1]), test[2], config.n_classes)

@@ -65,11 +65,12 @@ class NonFiniteError(FloatingPointError):
 
 @dataclass(frozen=True)
 class FitResult:
-    """Where training ended: last completed epoch, checkpoint paths and the best validation value."""
+    """Where training ended: last completed epoch, checkpoint and metrics paths and the best validation value."""
 
     epoch: int
     last_checkpoint: Path
     best_checkpoint: Path | None
+    metrics: Path
     best_value: float | None
     best_epoch: int | None
 
@@ -319,15 +320,15 @@ def fit(make_task: Callable[[torch.device], Task], loader: Iterable, *, epochs: 
     for handle in hooks:
         handle.remove()
     return FitResult(epoch=epoch, last_checkpoint=last_path,
-                     best_checkpoint=best_path if best_models is not None else None,
+                     best_checkpoint=best_path if best_models is not None else None, metrics=metrics_path,
                      best_value=None if best is None else best["value"],
                      best_epoch=None if best is None else best["epoch"])
 
 
-def export(result: FitResult, metrics_path: str | Path, model: str | Path, metrics: str | Path,
+def export(result: FitResult, model: str | Path, metrics: str | Path,
            meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Copy a finished run out of its state directory: the best checkpoint (its ``meta`` extended by ``meta``) to
-    ``model`` and the metrics CSV ``metrics_path`` to ``metrics``, both atomically; returns the exported checkpoint.
+    ``model`` and the metrics CSV to ``metrics``, both atomically; returns the exported checkpoint.
 
     Workflow outputs are copies: Snakemake deletes a rerun job's outputs, and the state directory must keep the
     whole history for a resumed run.
@@ -339,7 +340,7 @@ def export(result: FitResult, metrics_path: str | Path, model: str | Path, metri
     best["meta"] = {**best["meta"], **_normalise(meta)}
     save_checkpoint(model, {k: v for k, v in best.items() if k not in ("format", "version", "hepgraph_version")})
     with atomic_output(metrics) as tmp:
-        shutil.copyfile(metrics_path, tmp)
+        shutil.copyfile(result.metrics, tmp)
     return best
 
 
