@@ -71,6 +71,16 @@ JET_FORMATS = {"jetnet": ("jetnet", "hdf5"), "toptag": ("toptag", "h5"), "qg": (
                "calo": ("e2e", "parquet")}  # simulated datasets: (--format of simulate_jets, file extension)
 PROCESSES = {"toptag": ["qcd", "top"], "qg": ["q", "g"], "calo": ["q", "g"]}
 TOPTAG_FILES = ["train.h5", "val.h5", "test.h5"]
+ANOMALY_DATASETS = ["qcd", "top", "qcd_light", "dark", "quark", "gluon", "lepton", "tau"]
+"""The eight datasets of the anomaly thesis's cross matrix (Kluettermann 2021, Table 8.1), in its order."""
+
+
+def anomaly_datasets():
+    """{dataset: (table, label)} of the anomaly datasets in use, in ANOMALY_DATASETS order: QCD and top are the
+    toptag table's jets of label 0 and 1; every other one is a whole table anomaly_<process> (label None)."""
+    tables = {"qcd": ("toptag", 0), "top": ("toptag", 1),
+              **{p: (f"anomaly_{p}", None) for p in DATA["anomaly"]["processes"]}}
+    return {name: tables[name] for name in ANOMALY_DATASETS if name in tables}
 
 
 def user_path(dataset, name=""):
