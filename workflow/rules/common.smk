@@ -176,3 +176,18 @@ def split_paths(table):
 
 
 TARGETS += [path for table in TABLES for path in split_paths(table)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Report pages: markdown summaries rendered to HTML (rule report_page) and filed in the Snakemake report
+# ---------------------------------------------------------------------------------------------------------
+REPORT_PAGES = {}  # HTML page (below RESULTS) -> its markdown source, report category, subcategory and caption
+
+
+def report_page(markdown, category, subcategory, caption):
+    """Show the markdown summary ``markdown`` in the report as a page under category/subcategory, with a caption
+    saying what it holds and how to read it; returns the page's path, a target."""
+    page = Path(markdown).with_suffix(".html")
+    REPORT_PAGES[str(page.relative_to(RESULTS))] = dict(markdown=str(markdown), category=category,
+                                                        subcategory=subcategory, caption=caption)
+    return str(page)

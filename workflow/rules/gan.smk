@@ -119,7 +119,7 @@ rule evaluate_gan:
         code=code("stages/evaluate_gan"),
     output:
         json=GAN_DIR / "{gan_run}" / "metrics.json",
-        md=report(GAN_DIR / "{gan_run}" / "summary.md", category="Graph GAN", subcategory="{gan_run}"),
+        md=GAN_DIR / "{gan_run}" / "summary.md",
     log:
         LOGS / "evaluate_gan" / "{gan_run}.log",
     benchmark:
@@ -154,9 +154,10 @@ rule plot_gan:
         metrics=GAN_DIR / "{gan_run}" / "metrics.csv",
         code=code("stages/plot_gan"),
     output:
-        samples=report(GAN_DIR / "{gan_run}" / "plots" / "samples.png", category="Graph GAN", subcategory="{gan_run}"),
-        curves=report(GAN_DIR / "{gan_run}" / "plots" / "training_curves.png", category="Graph GAN",
-                      subcategory="{gan_run}"),
+        samples=report(GAN_DIR / "{gan_run}" / "plots" / "samples.png", caption="../report/gan/samples.rst",
+                       category="Graph GAN", subcategory="{gan_run}"),
+        curves=report(GAN_DIR / "{gan_run}" / "plots" / "training_curves.png",
+                      caption="../report/gan/training_curves.rst", category="Graph GAN", subcategory="{gan_run}"),
     log:
         LOGS / "plot_gan" / "{gan_run}.log",
     benchmark:
@@ -183,7 +184,7 @@ rule summarize_gan:
         metrics=expand(GAN_DIR / "{gan_run}" / "metrics.json", gan_run=GAN_RUNS),
         code=code("stages/summarize_gan"),
     output:
-        md=report(GAN_DIR / "runs.md", category="Graph GAN", subcategory="all runs"),
+        md=GAN_DIR / "runs.md",
         csv=GAN_DIR / "runs.csv",
     log:
         LOGS / "summarize_gan.log",

@@ -56,6 +56,14 @@ def classifier_input(wildcards):
 
 
 TARGETS += [str(GAN_DIR / run / name) for run in GAN_RUNS
-            for name in ("metrics.json", "summary.md", "plots/samples.png", "plots/training_curves.png")]
+            for name in ("metrics.json", "plots/samples.png", "plots/training_curves.png")]
+TARGETS += [report_page(GAN_DIR / run / "summary.md", "Graph GAN", run,
+                        f"Scores of {run} beside the published numbers: W1 of particle features and jet mass against "
+                        "the real-vs-real bootstrap baseline (paper Table 2), the JetNet metrics or the graph Frechet "
+                        "distance; a generator is as good as the data when its score is within the real-vs-real one.")
+            for run in GAN_RUNS]
 TARGETS += [str(GFD_DIR / table / "accuracy.json") for table in GFD_TABLES]
-TARGETS += [str(GAN_DIR / "runs.md")] if GAN_RUNS else []
+if GAN_RUNS:
+    TARGETS.append(report_page(GAN_DIR / "runs.md", "Graph GAN", "all runs",
+                               "Every graph GAN run in one table: each score with its real-vs-real baseline and "
+                               "the published value, one row per run and metric (also in runs.csv)."))
