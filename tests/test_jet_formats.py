@@ -178,7 +178,8 @@ def test_streaming_equals_whole_file(tmp_path, fmt):
     chunks = list(iter_jet_graphs(path, fmt, 4, label=label, chunk_size=2))
     assert len(whole) == 1 and [len(c.label) for c in chunks] == [2, 1]
     assert_same(JetGraphs(**concat_arrays([c.columns() for c in chunks])), whole[0])
-    expected = jet_graphs_from_p4(sample.p4, label or 0, 4)
+    pid = (sample.pdgid, sample.charge) if fmt == "qg" else None  # quark/gluon files carry particle identity
+    expected = jet_graphs_from_p4(sample.p4, label or 0, 4, pid=pid)
     assert isinstance(whole[0], JetGraphs)
     np.testing.assert_array_equal(whole[0].mask, expected.mask)
     np.testing.assert_array_equal(whole[0].label, expected.label)

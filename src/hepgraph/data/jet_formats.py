@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hepgraph.data.jet_graphs import JetGraphs, constituent_features, jet_features, jet_graphs_from_p4
+from hepgraph.data.jet_graphs import (NODE_FEATURES, PARTICLE_FEATURES, JetGraphs, constituent_features, jet_features,
+                                      jet_graphs_from_p4)
 from hepgraph.data.kinematics import pt_eta_phi_m, wrap_phi
 from hepgraph.io import RAW_FIX, UnreadableFileError, atomic_output
 
@@ -42,6 +43,15 @@ TOPTAG_COLUMNS = [*TOPTAG_MOMENTUM_COLUMNS, "truthE", "truthPX", "truthPY", "tru
 PID_MASS = {22: 0.0, 11: 0.000511, 13: 0.10566, 211: 0.13957, 321: 0.49368, 130: 0.49761, 2212: 0.93827,
             2112: 0.93957}
 """GeV, Pythia 8's masses of the stable visible particles (|pdgid|) found in the quark/gluon files."""
+PID_CHARGE = {22: 0, 11: -1, 13: -1, 211: 1, 321: 1, 130: 0, 2212: 1, 2112: 0}
+"""Charge (e) of the particle with positive PDG id |pdgid| (the antiparticle has the opposite)."""
+
+
+def node_features(fmt: str) -> tuple[str, ...]:
+    """Names of the node features of the graphs of a ``fmt`` file: ``PARTICLE_FEATURES`` for the quark/gluon
+    files (they carry PDG ids), ``NODE_FEATURES`` for the others."""
+    _check_format(fmt)
+    return PARTICLE_FEATURES if fmt == "qg" else NODE_FEATURES
 
 
 @dataclass(frozen=True)
@@ -242,25 +252,38 @@ def qg_from_sample(sample: JetSample, is_quark: bool) -> QGJets:
     return QGJets(X=X[:, :m], y=np.full(len(p4), float(is_quark)))
 
 
-def qg_p4(X: np.ndarray) -> np.ndarray:
-    """(E, px, py, pz) [N, M, 4] from quark/gluon (pt, rapidity, phi, pdgid) [N, M, 4], masses from |pdgid|."""
+def _pid_lookup(X: np.ndarray, table: dict[int, float]) -> np.ndarray:
+    """``table`` [|pdgid|] of every real particle of quark/gluon ``X`` [N, M, 4] (0 for padding)."""
     pid = np.abs(X[..., 3]).astype(np.int64)
     valid = X[..., 0] > 0
-    unknown = sorted(set(np.unique(pid[valid]).tolist()) - set(PID_MASS))
+    unknown = sorted(set(np.unique(pid[valid]).tolist()) - set(table))
     if unknown:
-        raise ValueError(f"pdgids {unknown} have no mass in PID_MASS: not the stable visible particles of "
-                         "the Pythia quark/gluon files")
-    lookup = np.zeros(max(PID_MASS) + 1)
-    lookup[list(PID_MASS)] = list(PID_MASS.values())
+        raise ValueError(f"pdgids {unknown} are not among the stable visible particles of the Pythia quark/gluon "
+                         f"files {sorted(table)}")
+    lookup = np.zeros(max(table) + 1)
+    lookup[list(table)] = list(table.values())
+    return lookup[np.where(valid, pid, 0)]
+
+
+def qg_p4(X: np.ndarray) -> np.ndarray:
+    """(E, px, py, pz) [N, M, 4] from quark/gluon (pt, rapidity, phi, pdgid) [N, M, 4], masses from |pdgid|."""
     pt, rap, phi = X[..., 0], X[..., 1], X[..., 2]
-    mt = np.hypot(pt, lookup[np.where(valid, pid, 0)])
+    mt = np.hypot(pt, _pid_lookup(X, PID_MASS))
     p4 = np.stack([mt * np.cosh(rap), pt * np.cos(phi), pt * np.sin(phi), mt * np.sinh(rap)], axis=-1)
-    return p4 * valid[..., None]
+    return p4 * (X[..., 0] > 0)[..., None]
+
+
+def qg_charge(X: np.ndarray) -> np.ndarray:
+    """Charge (e) [N, M] of the particles of quark/gluon ``X`` [N, M, 4] from their signed pdgid (0 for padding)."""
+    return _pid_lookup(X, PID_CHARGE) * np.sign(X[..., 3])
 
 
 def qg_to_graphs(jets: QGJets, n_nodes: int) -> JetGraphs:
-    """Graphs of quark/gluon jets; the jet is the sum of its constituents, the label y (1 = quark)."""
-    return jet_graphs_from_p4(qg_p4(jets.X), np.asarray(jets.y).astype(np.int64), n_nodes)
+    """Graphs of quark/gluon jets with ``PARTICLE_FEATURES``; the jet is the sum of its constituents, the label
+    y (1 = quark, as ``hepgraph.data.labels``)."""
+    X = np.asarray(jets.X)
+    return jet_graphs_from_p4(qg_p4(X), np.asarray(jets.y).astype(np.int64), n_nodes,
+                              pid=(X[..., 3].astype(np.int64), qg_charge(X)))
 
 
 # ------------------------------------------------------------------------------------------------- common

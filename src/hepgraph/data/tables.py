@@ -10,11 +10,23 @@ kind               columns
 jets               nodes float32 [N, n, F] (names in meta ``node_features``), mask bool [N, n],
                    label int64 [N], jet_pt, jet_eta, jet_mass float32 [N] (GeV), n_constituents int32 [N]
 image_graphs       nodes float32 [N, n, 3] (x, y, intensity), mask bool [N, n], label int64 [N]
-calo_images        X_jets float32 [N, 3, 125, 125] (track pT, ECAL, HCAL), pt, m0 float32 [N] (GeV), y int64 [N]
+calo_images        X_jets float32 [N, 3, 125, 125] (track pT, ECAL, HCAL), pt, m0 float32 [N] (GeV), y int64 [N];
+                   optional, together: nodes float32 [N, n, F] (names in meta ``node_features``), mask bool [N, n]
 tracking_events    event_id int64 [E]; per event, lists over hits: hit_id int64, x, y, z float32 (mm),
                    volume_id, layer_id, module_id int32, particle_id int64 (0 = noise),
                    particle_pt float32 (GeV, 0 for noise), particle_eta float32
 =================  =====================================================================================
+
+Labels of quark/gluon tables (``y`` of calo_images, ``label`` of the ``qg`` jets table) are 1 = quark and
+0 = gluon, whatever the raw files used (``hepgraph.data.labels``; the raw E2E files' convention is a config key).
+
+Particle constituents with identity (calo_images ``nodes`` of simulated jets, the ``qg`` jets table's ``nodes``)
+hold ``hepgraph.data.jet_graphs.PARTICLE_FEATURES``, ParticleNet's quark/gluon inputs (Qu & Gouskos 2020,
+Table 2), pT-descending, zero where masked: delta_eta, delta_phi (to the jet axis, phi wrapped), log_pt, log_e
+(GeV), log_pt_rel, log_e_rel (to the jet's pT and E), delta_r, charge (e), then the one-hot PID flags
+is_charged_hadron, is_neutral_hadron, is_photon, is_electron, is_muon. Real E2E files have no constituents:
+their calo_images tables have no ``nodes``/``mask`` columns. Other jets tables (JetNet, top tagging) hold
+``jet_graphs.NODE_FEATURES`` (eta_rel, phi_rel, pt_rel). Meta ``node_features`` always names the features.
 
 Every file carries, under the schema metadata key ``hepgraph``, a JSON object with the table ``kind``,
 ``schema_version``, the ``hepgraph_version`` that wrote it and the caller's provenance ``meta``.
@@ -53,11 +65,13 @@ BATCH_BYTES = 4 * 2**20  # batches read by iter_batches: small numpy copies keep
 
 @dataclass(frozen=True)
 class Column:
-    """A column: element dtype and either the number of trailing fixed dimensions or ``ragged`` (one list per row)."""
+    """A column: element dtype and either the number of trailing fixed dimensions or ``ragged`` (one list per row);
+    an ``optional`` column may be absent from a table (then from every batch of it)."""
 
     dtype: str
     ndim: int = 0
     ragged: bool = False
+    optional: bool = False
 
 
 _HITS = {name: Column(dtype, ragged=True) for name, dtype in [
@@ -71,7 +85,8 @@ SCHEMAS: dict[str, dict[str, Column]] = {
              "n_constituents": Column("int32")},
     "image_graphs": {"nodes": Column("float32", 2), "mask": Column("bool", 1), "label": Column("int64")},
     "calo_images": {"X_jets": Column("float32", 3), "pt": Column("float32"), "m0": Column("float32"),
-                    "y": Column("int64")},
+                    "y": Column("int64"), "nodes": Column("float32", 2, optional=True),
+                    "mask": Column("bool", 1, optional=True)},
     "tracking_events": {"event_id": Column("int64"), **_HITS},
 }
 
@@ -125,16 +140,20 @@ def _row_shape(arrow_type: pa.DataType) -> tuple[int, ...]:
 def _batch_table(path: Path, kind: str, columns: Mapping[str, Any]) -> pa.Table:
     """One batch of rows as an Arrow table, after checking its columns against the schema of ``kind``."""
     schema = _schema(kind)
-    missing, extra = set(schema) - set(columns), set(columns) - set(schema)
+    missing = {name for name, col in schema.items() if not col.optional} - set(columns)
+    extra = set(columns) - set(schema)
     if missing or extra:
         raise ValueError(f"{kind} table {path}: missing columns {sorted(missing)}, unexpected columns {sorted(extra)}")
+    if ("nodes" in columns) != ("mask" in columns):
+        raise ValueError(f"{kind} table {path}: columns 'nodes' and 'mask' go together; got only "
+                         f"{'nodes' if 'nodes' in columns else 'mask'}")
     lengths = {name: len(values) for name, values in columns.items()}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"{kind} table {path}: columns differ in number of rows: {lengths}")
-    if "mask" in schema and np.shape(columns["mask"])[1:] != np.shape(columns["nodes"])[1:2]:
+    if "mask" in columns and np.shape(columns["mask"])[1:] != np.shape(columns["nodes"])[1:2]:
         raise ValueError(f"{kind} table {path}: mask shape {np.shape(columns['mask'])} does not match "
                          f"nodes shape {np.shape(columns['nodes'])}")
-    return pa.table({name: _to_arrow(name, col, columns[name]) for name, col in schema.items()})
+    return pa.table({name: _to_arrow(name, col, columns[name]) for name, col in schema.items() if name in columns})
 
 
 class TableWriter:
@@ -183,6 +202,9 @@ class TableWriter:
             self._writer = pq.ParquetWriter(self._tmp, table.schema.with_metadata(self._metadata), compression="zstd",
                                             write_page_checksum=True)
         elif not table.schema.equals(self._writer.schema, check_metadata=False):
+            if table.schema.names != self._writer.schema.names:
+                raise ValueError(f"{self.kind} table {self.path}: this batch has columns {table.schema.names}, "
+                                 f"earlier ones {self._writer.schema.names}; all batches need the same columns")
             name = next(f.name for f in table.schema if f.type != self._writer.schema.field(f.name).type)
             raise ValueError(f"{self.kind} table {self.path}: column {name!r} has per-row shape "
                              f"{list(_row_shape(table.schema.field(name).type))} in this batch but "
@@ -271,8 +293,7 @@ def _open_table(path: str | Path, kind: str, columns: Sequence[str] | None) -> t
     if header["kind"] != kind or header["schema_version"] != SCHEMA_VERSION:
         raise ValueError(f"{path} is a {header['kind']!r} table of schema version {header['schema_version']}, "
                          f"expected {kind!r} version {SCHEMA_VERSION}; rerun the preprocessing step that writes it")
-    wanted = list(columns or schema)
-    unknown = set(wanted) - set(schema)
+    unknown = set(columns or ()) - set(schema)
     if unknown:
         raise ValueError(f"{kind} tables have no columns {sorted(unknown)}; columns: {', '.join(schema)}")
     try:
@@ -280,6 +301,13 @@ def _open_table(path: str | Path, kind: str, columns: Sequence[str] | None) -> t
     except (OSError, pa.ArrowException) as err:
         raise UnreadableFileError(path, f"not a readable parquet file ({type(err).__name__}: {err})",
                                   TABLE_FIX) from err
+    names = file.schema_arrow.names
+    wanted = list(columns or (name for name, col in schema.items() if not col.optional or name in names))
+    absent = [name for name in wanted if schema[name].optional and name not in names]
+    if absent:
+        file.close()
+        raise ValueError(f"{path} has no column(s) {absent}: optional in {kind} tables, and this table "
+                         "was written without them")
     bad = _mismatched_column(kind, file.schema_arrow, wanted)
     if bad:
         file.close()

@@ -4,7 +4,8 @@
         --label 0 --n-nodes 30 --output results/jets/g.parquet
 
 JetNet features are kept as stored (mask from the 4th feature) and need ``--label``; top-tagging and
-quark/gluon files carry their labels, and their features are computed from the constituent momenta.
+quark/gluon files carry their labels, and their features are computed from the constituent momenta (and,
+for quark/gluon files, their PDG ids: ParticleNet's features, see ``hepgraph.data.jet_graphs``).
 HDF5 files are read ``--chunk-size`` jets at a time and each chunk is written on to the table, so memory holds
 a chunk and a row group, not the file.
 """
@@ -15,8 +16,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from hepgraph.data.jet_formats import FORMATS, iter_jet_graphs
-from hepgraph.data.jet_graphs import NODE_FEATURES
+from hepgraph.data.jet_formats import FORMATS, iter_jet_graphs, node_features
 from hepgraph.data.tables import TableWriter
 
 log = logging.getLogger("hepgraph.stages.prepare_jets")
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = parse_args(argv)
     meta = {"source": [Path(p).name for p in args.input], "format": args.format, "n_nodes": args.n_nodes,
-            "node_features": list(NODE_FEATURES), "label": args.label}
+            "node_features": list(node_features(args.format)), "label": args.label}
     with TableWriter(args.output, "jets", meta) as out:
         for path in args.input:
             for chunk in iter_jet_graphs(path, args.format, args.n_nodes, label=args.label,

@@ -1,0 +1,97 @@
+"""The data side of the quark/gluon family: label convention, particle features with identity, the calo_images
+table's optional constituents, E2E layout traps and the detector model of the simulated images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hepgraph.data.jet_formats import QGJets, qg_charge, qg_to_graphs
+from hepgraph.data.jet_graphs import PARTICLE_FEATURES, particle_features, pid_flags
+from hepgraph.data.labels import GLUON, QUARK, class_name, table_labels
+from hepgraph.data.tables import iter_batches, read_arrays, read_header, write_table
+
+F = {name: i for i, name in enumerate(PARTICLE_FEATURES)}
+
+
+def test_labels_speak_of_quark_and_gluon_and_map_the_raw_convention():
+    assert (QUARK, GLUON) == (1, 0) and class_name(1) == "quark" and class_name(np.int64(0)) == "gluon"
+    np.testing.assert_array_equal(table_labels(np.array([0.0, 1.0, 0.0]), quark_label=0), [QUARK, GLUON, QUARK])
+    np.testing.assert_array_equal(table_labels(np.array([0, 1, 1]), quark_label=1), [GLUON, QUARK, QUARK])
+    with pytest.raises(ValueError, match="quark_label must be 0 or 1"):
+        table_labels(np.array([0, 1]), quark_label=2)
+    with pytest.raises(ValueError, match=r"found \[0, 2\]"):
+        table_labels(np.array([0, 2]), quark_label=1)
+    with pytest.raises(ValueError, match="neither"):
+        class_name(3)
+
+
+def test_pid_flags_are_one_hot_particlenet_classes():
+    pdgid = np.array([211, -321, 2212, 2112, 130, 22, 11, -11, 13, 0])
+    charge = np.array([1, -1, 1, 0, 0, 0, -1, 1, -1, 0])
+    flags = pid_flags(pdgid, charge)  # charged hadron, neutral hadron, photon, electron, muon
+    expected = [0, 0, 0, 1, 1, 2, 3, 3, 4]
+    np.testing.assert_array_equal(flags[:-1].argmax(axis=1), expected)
+    np.testing.assert_array_equal(flags.sum(axis=1), [1] * 9 + [0])
+
+
+def test_particle_features_of_a_hand_made_jet():
+    # one jet of two particles along (eta, phi) = (0.5, 0.2) and (0.3, 0.0), massless: E = pT cosh(eta)
+    pt, eta, phi = np.array([30.0, 10.0]), np.array([0.5, 0.3]), np.array([0.2, 0.0])
+    p4 = np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], axis=-1)[None]
+    pdgid, charge = np.array([[22, -211]]), np.array([[0.0, -1.0]])
+    jet = p4.sum(axis=1)
+    jet_pt, jet_e = np.hypot(jet[0, 1], jet[0, 2]), jet[0, 0]
+    jet_eta, jet_phi = np.arcsinh(jet[0, 3] / jet_pt), np.arctan2(jet[0, 2], jet[0, 1])
+    nodes, mask = particle_features(p4, pdgid, charge, jet, n_nodes=3)
+    assert nodes.shape == (1, 3, len(PARTICLE_FEATURES)) == (1, 3, 13) and mask.tolist() == [[True, True, False]]
+    photon, pion = nodes[0, 0], nodes[0, 1]
+    np.testing.assert_allclose(photon[[F["delta_eta"], F["delta_phi"]]], [0.5 - jet_eta, 0.2 - jet_phi], atol=1e-6)
+    np.testing.assert_allclose(photon[F["delta_r"]], np.hypot(0.5 - jet_eta, 0.2 - jet_phi), atol=1e-6)
+    np.testing.assert_allclose([photon[F["log_pt"]], photon[F["log_e"]]], [np.log(30), np.log(30 * np.cosh(0.5))],
+                               rtol=1e-6)
+    np.testing.assert_allclose([pion[F["log_pt_rel"]], pion[F["log_e_rel"]]],
+                               [np.log(10 / jet_pt), np.log(10 * np.cosh(0.3) / jet_e)], rtol=1e-6)
+    assert photon[F["is_photon"]] == 1 and photon[F["charge"]] == 0 and photon[F["is_charged_hadron"]] == 0
+    assert pion[F["is_charged_hadron"]] == 1 and pion[F["charge"]] == -1
+    assert not nodes[0, 2].any()  # padding is all zeros
+
+
+def test_qg_files_give_particle_features_with_charge_from_the_signed_pdgid():
+    X = np.array([[[50.0, 0.1, 1.0, -211.0], [20.0, 0.0, 1.1, 11.0], [10.0, 0.2, 0.9, -2112.0],
+                   [0, 0, 0, 0]]])
+    np.testing.assert_array_equal(qg_charge(X), [[-1, -1, 0, 0]])
+    graphs = qg_to_graphs(QGJets(X=X, y=np.array([1.0])), n_nodes=4)
+    assert graphs.nodes.shape == (1, 4, 13) and graphs.label.tolist() == [QUARK]
+    np.testing.assert_array_equal(graphs.nodes[0, :3, F["charge"]], [-1, -1, 0])
+    np.testing.assert_array_equal(graphs.nodes[0, :3, F["is_charged_hadron"]:], [[1, 0, 0, 0, 0], [0, 0, 0, 1, 0],
+                                                                                  [0, 1, 0, 0, 0]])
+    np.testing.assert_allclose(graphs.nodes[0, :3, F["log_pt"]], np.log([50, 20, 10]), rtol=1e-6)
+
+
+def calo_columns(n: int, with_nodes: bool, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    columns = {"X_jets": rng.random((n, 3, 125, 125), dtype=np.float32), "pt": rng.random(n, dtype=np.float32),
+               "m0": rng.random(n, dtype=np.float32), "y": rng.integers(0, 2, n)}
+    if with_nodes:
+        columns |= {"nodes": rng.random((n, 7, 13), dtype=np.float32), "mask": rng.random((n, 7)) < 0.5}
+    return columns
+
+
+def test_calo_images_tables_hold_constituents_or_not(tmp_path):
+    with_nodes, without = calo_columns(4, True), calo_columns(3, False, seed=1)
+    write_table(tmp_path / "sim.parquet", "calo_images", with_nodes, {"node_features": list(PARTICLE_FEATURES)})
+    write_table(tmp_path / "real.parquet", "calo_images", without, {})
+    back = read_arrays(tmp_path / "sim.parquet", "calo_images")
+    assert sorted(back) == sorted(with_nodes)
+    for name, values in with_nodes.items():
+        np.testing.assert_array_equal(back[name], values)
+    assert read_header(tmp_path / "sim.parquet")["meta"]["node_features"][-1] == "is_muon"
+    assert sorted(read_arrays(tmp_path / "real.parquet", "calo_images")) == ["X_jets", "m0", "pt", "y"]
+    with pytest.raises(ValueError, match=r"real\.parquet has no column\(s\) \['nodes'\]"):
+        next(iter_batches(tmp_path / "real.parquet", "calo_images", ["nodes", "y"]))
+    with pytest.raises(ValueError, match="'nodes' and 'mask' go together"):
+        write_table(tmp_path / "bad.parquet", "calo_images", {**without, "nodes": np.zeros((3, 7, 13))}, {})
+    with pytest.raises(ValueError, match="all batches need the same columns"):
+        write_table(tmp_path / "bad.parquet", "calo_images", [with_nodes, without], {})
+    assert not (tmp_path / "bad.parquet").exists()
