@@ -117,7 +117,8 @@ def jet_tables():
         fmt, ext = JET_FORMATS[dataset]
         shards = (simulated(dataset, PROCESSES[dataset], ext) if DATA[dataset]["source"] == "simulate"
                   else {Path(f).stem: raw_file(dataset, f) for f in files})
-        tables[dataset] = dict(kind="jets", dataset=dataset, shards=shards, format=fmt, label=None)
+        tables[dataset] = dict(kind="jets", dataset=dataset, shards=shards, format=fmt, label=None,
+                               stratify="label" if dataset == "qg" else None)
     return tables
 
 
@@ -125,7 +126,7 @@ def calo_tables():
     calo = DATA["calo"]
     shards = (simulated("calo", PROCESSES["calo"], "parquet") if calo["source"] == "simulate"
               else {Path(f).stem: user_path("calo", f) for f in calo["files"]})
-    return {"calo": dict(kind="calo_images", dataset="calo", shards=shards)}
+    return {"calo": dict(kind="calo_images", dataset="calo", shards=shards, stratify="y")}
 
 
 def mnist_tables():

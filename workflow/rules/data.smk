@@ -209,6 +209,7 @@ rule split:
     params:
         kind=lambda w: TABLES[w.table]["kind"],
         splits=config["splits"],
+        stratify=lambda w: f"--stratify {TABLES[w.table]['stratify']}" if TABLES[w.table].get("stratify") else "",
     threads: 1
     resources:
         mem_mb=8000,
@@ -219,5 +220,5 @@ rule split:
         "Splitting {wildcards.table} into train/val/test"
     shell:
         "python -m hepgraph.stages.split --kind {params.kind} --inputs {input.shards}"
-        " --fractions {params.splits[fractions]} --seed {params.splits[seed]}"
+        " --fractions {params.splits[fractions]} --seed {params.splits[seed]} {params.stratify}"
         " --train {output.train} --val {output.val} --test {output.test} > {log} 2>&1"

@@ -13,23 +13,32 @@ import logging
 
 import numpy as np
 
-from hepgraph.data.tables import TableWriter, iter_batches, read_meta, table_rows, take_rows
+from hepgraph.data.tables import TableWriter, iter_batches, read_arrays, read_meta, table_rows, take_rows
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 
 
-def split_indices(n: int, fractions: tuple[float, float, float], seed: int) -> list[np.ndarray]:
+def split_indices(n: int, fractions: tuple[float, float, float], seed: int,
+                  labels: np.ndarray | None = None) -> list[np.ndarray]:
     """Row indices of the train, val and test parts of ``n`` rows: a seeded permutation cut by ``fractions``.
 
-    Each part keeps the original row order, so the same inputs and seed always give the same files.
+    With ``labels`` [n], stratified: the rows of each label are permuted and cut by ``fractions`` on their own,
+    so every part holds each label in the proportion of the whole (up to rounding). Each part keeps the original
+    row order, so the same inputs and seed always give the same files.
     """
     if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
         raise ValueError(f"split fractions {fractions} must be three non-negative numbers summing to 1")
-    order = np.random.default_rng(seed).permutation(n)
-    cuts = np.round(np.cumsum(fractions)[:2] * n).astype(int)
-    return [np.sort(part) for part in np.split(order, cuts)]
+    rng = np.random.default_rng(seed)
+    groups = [np.arange(n)] if labels is None else [np.flatnonzero(labels == v) for v in np.unique(labels)]
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for group in groups:
+        order = group[rng.permutation(len(group))]
+        cuts = np.round(np.cumsum(fractions)[:2] * len(group)).astype(int)
+        for k, part in enumerate(np.split(order, cuts)):
+            parts[k].append(part)
+    return [np.sort(np.concatenate(part)) for part in parts]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fractions", nargs=3, type=float, default=(0.7, 0.15, 0.15), metavar=("TRAIN", "VAL", "TEST"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-rows", type=int, help="rows read at a time (default: ~4 MiB)")
+    parser.add_argument("--stratify", metavar="COLUMN", help="keep the proportions of this label column in every split")
     for name in SPLITS:
         parser.add_argument(f"--{name}", required=True)
     args = parser.parse_args(argv)
@@ -47,13 +57,16 @@ def main(argv: list[str] | None = None) -> None:
     n = sum(table_rows(path, args.kind) for path in args.inputs)
     if n == 0:
         raise ValueError(f"the inputs {args.inputs} hold no rows: rerun the steps that write them")
+    labels = (np.concatenate([read_arrays(path, args.kind, [args.stratify])[args.stratify] for path in args.inputs])
+              if args.stratify else None)
     assignment = np.empty(n, np.int8)  # split of every row, by global row index
-    for k, index in enumerate(split_indices(n, tuple(args.fractions), args.seed)):
+    for k, index in enumerate(split_indices(n, tuple(args.fractions), args.seed, labels)):
         assignment[index] = k
     sources = [{"file": path, "meta": read_meta(path)} for path in args.inputs]
     with contextlib.ExitStack() as stack:  # an error before the end leaves none of the three written
         outs = [stack.enter_context(TableWriter(getattr(args, name), args.kind, {
-            "split": name, "fractions": list(args.fractions), "seed": args.seed, "sources": sources}))
+            "split": name, "fractions": list(args.fractions), "seed": args.seed, "stratify": args.stratify,
+            "sources": sources}))
             for name in SPLITS]
         start = 0
         for path in args.inputs:
