@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.special import ndtr
 
 from hepgraph.data.jet_formats import QGJets, qg_charge, qg_to_graphs
 from hepgraph.data.jet_graphs import PARTICLE_FEATURES, particle_features, pid_flags
@@ -95,3 +96,90 @@ def test_calo_images_tables_hold_constituents_or_not(tmp_path):
     with pytest.raises(ValueError, match="all batches need the same columns"):
         write_table(tmp_path / "bad.parquet", "calo_images", [with_nodes, without], {})
     assert not (tmp_path / "bad.parquet").exists()
+
+
+# ----------------------------------------------------------------------------------------------- detector model
+def single_particles(pdgid: int, energy: float, n: int, mass: float = 0.0) -> tuple[np.ndarray, ...]:
+    """n jets of one particle each at the jet axis (eta = phi = 0, the centre of pixel 12 of 25), [n, 1, ...]."""
+    p4 = np.tile([energy, np.sqrt(energy**2 - mass**2), 0.0, 0.0], (n, 1, 1))
+    return p4, np.full((n, 1), pdgid), np.zeros((n, 1)), p4[:, 0]
+
+
+def images_of(p4, pdgid, charge, jet_p4, detector, seed=0):
+    from hepgraph.data.calo import jet_images
+
+    return jet_images(p4, pdgid, charge, jet_p4, n_pixels=25, detector=detector,
+                      rng=np.random.default_rng(seed)).astype(np.float64)
+
+
+@pytest.mark.parametrize("pdgid, mass, energy, channel", [(22, 0.0, 5.0, 1), (22, 0.0, 40.0, 1),
+                                                          (2112, 0.93957, 50.0, 2)])
+def test_measured_energy_resolution_matches_the_configured_terms(pdgid, mass, energy, channel):
+    from hepgraph.data.calo import IDEAL
+
+    terms = dict(ecal_stochastic=0.1, ecal_constant=0.05, ecal_spread=0.69) if channel == 1 else dict(
+        hcal_stochastic=0.847, hcal_constant=0.074, hcal_spread=2.2)
+    detector = type(IDEAL)(**{**vars(IDEAL), **terms})
+    n = 4000
+    sums = images_of(*single_particles(pdgid, energy, n, mass), detector)[:, channel].sum(axis=(1, 2))
+    stochastic, constant = (terms[k] for k in terms if not k.endswith("spread"))
+    expected = np.sqrt(stochastic**2 / energy + constant**2)  # sigma / E
+    # the standard deviation of n Gaussian draws is known to ~1 / sqrt(2 n) = 1.1 % of itself
+    np.testing.assert_allclose(sums.std() / energy, expected, rtol=0.05)
+    np.testing.assert_allclose(sums.mean(), energy, rtol=4 * expected / np.sqrt(n))  # no energy lost to the spread
+
+
+def test_noise_per_crystal_and_per_tower_and_zero_suppression_of_noise():
+    from hepgraph.data.calo import IDEAL, Detector
+
+    nothing = (np.zeros((300, 1, 4)), np.zeros((300, 1), int), np.zeros((300, 1)), np.tile([10.0, 10, 0, 0], (300, 1)))
+    noisy = images_of(*nothing, Detector(**{**vars(IDEAL), "ecal_noise": 0.05, "hcal_noise": 0.3}))
+    np.testing.assert_allclose(noisy[:, 1].std(), 0.05, rtol=0.02)  # 187,500 crystals
+    towers = noisy[:, 2, ::5, ::5] * 25  # each tower is spread over its 5 x 5 pixels
+    np.testing.assert_allclose(towers.std(), 0.3, rtol=0.05)  # 7,500 towers
+    np.testing.assert_array_equal(noisy[:, 2], towers.repeat(5, 1).repeat(5, 2) / 25)
+    assert not noisy[:, 0].any()  # the track channel has no noise
+
+    suppressed = images_of(*nothing, Detector(**{**vars(IDEAL), "ecal_noise": 0.05, "ecal_threshold": 0.15}))
+    kept = suppressed[:, 1] != 0
+    # P(noise > 3 sigma) = 0.00135: 253 of 187,500 crystals expected, Poisson sd 16
+    assert abs(kept.sum() - 187_500 * (1 - ndtr(3.0))) < 5 * 16
+    assert (suppressed[:, 1][kept] >= 0.15).all()
+
+
+def test_zero_suppression_removes_cells_below_threshold_only():
+    from hepgraph.data.calo import IDEAL, Detector
+
+    # one jet: photons of 0.1 and 0.5 GeV in two crystals, neutrons of 0.7 and 1.5 GeV (E) in two towers
+    eta = np.array([0.0, 3 * 0.0174, -0.2, 0.2])
+    energy = np.array([0.1, 0.5, 0.7 + 0.93957, 1.5 + 0.93957])
+    mass = np.array([0, 0, 0.93957, 0.93957])
+    pt = np.sqrt(energy**2 - mass**2) / np.cosh(eta)
+    p4 = np.stack([energy, pt, np.zeros(4), pt * np.sinh(eta)], -1)[None]
+    pdgid = np.array([[22, 22, 2112, 2112]])
+    detector = Detector(**{**vars(IDEAL), "ecal_threshold": 0.2, "hcal_threshold": 1.0 + 0.93957})
+    image = images_of(p4, pdgid, np.zeros((1, 4)), np.array([[50.0, 50, 0, 0]]), detector)[0]
+    assert np.count_nonzero(image[1]) == 1 and np.isclose(image[1].max(), 0.5)
+    np.testing.assert_allclose(image[2].sum(), energy[3])  # the 1.5 GeV (kinetic) neutron's tower stays
+    assert np.count_nonzero(image[2]) == 25 and np.allclose(image[2][image[2] > 0], energy[3] / 25)
+    ideal = images_of(p4, pdgid, np.zeros((1, 4)), np.array([[50.0, 50, 0, 0]]), IDEAL)[0]
+    np.testing.assert_allclose(ideal[1].sum(), 0.6)
+    np.testing.assert_allclose(ideal[2].sum(), energy[2:].sum())
+
+
+def test_ecal_spread_contains_94_percent_in_3x3_crystals():
+    from hepgraph.data.calo import IDEAL, Detector
+
+    image = images_of(*single_particles(22, 30.0, 1), Detector(**{**vars(IDEAL), "ecal_spread": 0.69}))[0, 1]
+    fraction_1d = ndtr(1.5 / 0.69) - ndtr(-1.5 / 0.69)  # crystal centre to the 3 x 3 border: 1.5 crystals
+    np.testing.assert_allclose(image[11:14, 11:14].sum() / 30.0, fraction_1d**2, rtol=1e-6)
+    assert 0.935 < fraction_1d**2 < 0.945 and np.isclose(image.sum(), 30.0)
+
+
+def test_detector_settings_are_checked():
+    from hepgraph.data.calo import Detector, jet_images
+
+    with pytest.raises(ValueError, match=r"must be >= 0.*ecal_noise"):
+        Detector(ecal_noise=-0.1)
+    with pytest.raises(ValueError, match="pass rng"):
+        jet_images(*single_particles(22, 5.0, 1), n_pixels=25, detector=Detector())

@@ -13,16 +13,42 @@ Every charged particle leaves its pT in the track channel at that point; photons
 energy in the ECAL; all other visible particles (charged and neutral hadrons, as the CMS HCAL measures the
 hadronic shower) leave their energy in the HCAL, spread evenly over the 5 x 5 pixels of their HCAL tower
 (the real images upsample the HCAL the same way); muons leave only a track; neutrinos leave nothing.
-No resolution smearing, no noise, no shower spread.
+
+Calorimeter response (:class:`Detector`; ``IDEAL`` turns it off), applied in this order:
+
+1. energy resolution of each particle's deposit, sigma/E = stochastic / sqrt(E) (+) constant (Gaussian, clipped
+   at 0), with the CMS barrel terms: ECAL 2.8 % sqrt(GeV) and 0.3 % (electron test beam, 3x3 crystals,
+   JINST 2 (2007) P04004); HCAL, for hadrons measured by ECAL + HCAL as here, 84.7 % sqrt(GeV) and 7.4 %
+   (pion test beam, Eur. Phys. J. C 60 (2009) 359);
+2. lateral shower spread: a deposit at (eta, phi) spreads over the pixels as a 2D Gaussian of width
+   ``ecal_spread`` / ``hcal_spread`` crystals integrated over each pixel. ECAL 0.69 crystals puts 94 % of a
+   photon hitting a crystal centre in its 3 x 3 crystals (the CMS ECAL TDR's containment; Moliere radius
+   2.19 cm ~ one 2.2 cm crystal); HCAL 2.2 crystals puts 95 % of a hadron shower within one interaction length
+   of brass (16.4 cm, 5.3 crystals at the HCAL face, r = 1.77 m), the usual lateral containment;
+3. noise: Gaussian, per crystal in the ECAL (40 MeV: the test beam's 3 x 3 noise term of 0.12 GeV over nine
+   uncorrelated channels) and per HCAL tower (0.2 GeV, a quarter of the HCAL cell threshold below);
+4. zero suppression: crystals below 0.12 GeV (3 sigma of noise) and HCAL towers below 0.8 GeV (the CMS
+   particle-flow HCAL barrel cell threshold, JINST 12 (2017) P10003) read 0; HCAL towers are then spread
+   evenly over their 5 x 5 pixels.
+
+The noise term of the test-beam formula (sigma = noise / E) is thus the sum of the pixel noise over the pixels
+summed. Tracks are not smeared (the CMS tracker's 1-2 % pT resolution is far below the calorimeters').
+Pile-up, when asked for, is more particles: minimum-bias events overlaid on the jet's particles before the
+images are formed (see ``hepgraph.stages.simulate_calo``).
 
 Files: the real E2E parquet files hold one row per jet with ``X_jets`` as nested lists
-list<list<list<double>>> of shape [3, 125, 125] and ``pt``, ``m0`` (jet mass), ``y`` doubles.
+list<list<list<double>>> of shape [3, 125, 125] (channels first: reading it as [125, 125, 3] scrambles the
+channels, so the reader checks every axis length) and ``pt``, ``m0`` (jet mass), ``y`` doubles. Which ``y``
+is a quark is not stored; see ``hepgraph.data.labels``. Files simulated here add ``particles``: per jet, a list
+of the jet's constituents as (pT GeV, rapidity, phi, pdgid) lists, the layout of the Pythia quark/gluon files
+(Zenodo 3164691), and record ``quark_label`` = 1 in their provenance.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +56,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from scipy.special import ndtr
 
 from hepgraph.data.kinematics import pt_eta_phi_m, wrap_phi
 from hepgraph.io import RAW_FIX, UnreadableFileError, atomic_output
 
 E2E_SHAPE = (3, 125, 125)
 E2E_COLUMNS = ("X_jets", "pt", "m0", "y")
+PARTICLES = "particles"  # optional column of simulated files: per jet, [M][4] (pT, rapidity, phi, pdgid)
 ECAL_CRYSTAL = 0.0174  # CMS ECAL barrel crystal size in eta and phi
 HCAL_TOWER = 5  # ECAL crystals per CMS HCAL barrel tower side (0.087 / 0.0174)
 B_FIELD = 3.8  # CMS solenoid field, tesla
@@ -46,6 +74,35 @@ META_KEY = b"hepgraph_e2e"  # schema-metadata key of the provenance written besi
 _ECAL_PDG = (11, 22)
 _INVISIBLE_PDG = (12, 14, 16)
 _MUON_PDG = 13
+
+
+@dataclass(frozen=True)
+class Detector:
+    """Calorimeter response of :func:`jet_images` (see the module docstring); the defaults are the CMS barrel's.
+
+    Resolution terms: stochastic in sqrt(GeV), constant as a fraction; noise in GeV per ECAL crystal and per
+    HCAL tower; spreads (Gaussian sigma) in crystals; thresholds in GeV per crystal and per tower.
+    """
+
+    ecal_stochastic: float = 0.028
+    ecal_constant: float = 0.003
+    ecal_noise: float = 0.04
+    hcal_stochastic: float = 0.847
+    hcal_constant: float = 0.074
+    hcal_noise: float = 0.2
+    ecal_spread: float = 0.69
+    hcal_spread: float = 2.2
+    ecal_threshold: float = 0.12
+    hcal_threshold: float = 0.8
+
+    def __post_init__(self) -> None:
+        negative = {name: value for name, value in vars(self).items() if not value >= 0}
+        if negative:
+            raise ValueError(f"detector settings must be >= 0, got {negative}")
+
+
+IDEAL = Detector(**{name: 0.0 for name in Detector.__dataclass_fields__})
+"""No smearing, spread, noise or zero suppression: every deposit lands whole in its pixel."""
 
 
 def phi_at_radius(phi: np.ndarray, pt: np.ndarray, charge: np.ndarray, *, b_field: float = B_FIELD,
@@ -76,16 +133,55 @@ def deposits(p4: np.ndarray, pdgid: np.ndarray, charge: np.ndarray) -> np.ndarra
     return np.stack([np.where(charge != 0, pt, 0.0), np.where(ecal, energy, 0.0), np.where(hcal, energy, 0.0)], -1)
 
 
+def _smear(energy: np.ndarray, stochastic: float, constant: float, rng: np.random.Generator | None) -> np.ndarray:
+    """Deposits [K] (GeV) smeared by sigma/E = stochastic / sqrt(E) (+) constant, clipped at 0."""
+    if stochastic == constant == 0:
+        return energy
+    sigma = np.sqrt(stochastic**2 * energy + constant**2 * energy**2)
+    return np.maximum(energy + sigma * rng.standard_normal(energy.shape), 0.0)
+
+
+def _spread(jet: np.ndarray, u: np.ndarray, v: np.ndarray, energy: np.ndarray, sigma: float, n_jets: int,
+            n_pixels: int) -> np.ndarray:
+    """Deposits ``energy`` [K] of jets ``jet`` [K] at continuous pixel coordinates (u, v) [K] (pixel i spans
+    [i, i + 1)) spread as 2D Gaussians of width ``sigma`` pixels (0: into their pixel) -> float64 [N, n, n];
+    what falls outside the window is lost."""
+    if sigma == 0:
+        i, j = np.floor(u).astype(np.int64), np.floor(v).astype(np.int64)
+        weights, i, j = np.ones((len(u), 1, 1)), i[:, None, None], j[:, None, None]
+    else:
+        offsets = np.arange(-int(np.ceil(4 * sigma)), int(np.ceil(4 * sigma)) + 1)
+        i = np.floor(u).astype(np.int64)[:, None] + offsets  # [K, W]
+        j = np.floor(v).astype(np.int64)[:, None] + offsets
+        wu = ndtr((i + 1 - u[:, None]) / sigma) - ndtr((i - u[:, None]) / sigma)
+        wv = ndtr((j + 1 - v[:, None]) / sigma) - ndtr((j - v[:, None]) / sigma)
+        weights, i, j = wu[:, :, None] * wv[:, None, :], i[:, :, None], j[:, None, :]
+    inside = (i >= 0) & (i < n_pixels) & (j >= 0) & (j < n_pixels)
+    flat = (jet[:, None, None] * n_pixels + i) * n_pixels + j
+    values = energy[:, None, None] * weights
+    return np.bincount(np.broadcast_to(flat, values.shape)[inside & (values > 0)],
+                       values[inside & (values > 0)], n_jets * n_pixels**2).reshape(n_jets, n_pixels, n_pixels)
+
+
+def _read_out(energy: np.ndarray, noise: float, threshold: float, rng: np.random.Generator | None) -> np.ndarray:
+    """Cells [...] (GeV) plus Gaussian ``noise`` per cell, cells below ``threshold`` set to 0."""
+    if noise:
+        energy = energy + noise * rng.standard_normal(energy.shape)
+    return np.where(energy < threshold, 0.0, energy) if threshold else energy
+
+
 def jet_images(p4: np.ndarray, pdgid: np.ndarray, charge: np.ndarray, jet_p4: np.ndarray, *, n_pixels: int = 125,
                pixel_size: float = ECAL_CRYSTAL, hcal_tower: int = HCAL_TOWER, b_field: float = B_FIELD,
-               radius: float = R_ECAL) -> np.ndarray:
+               radius: float = R_ECAL, detector: Detector = IDEAL,
+               rng: np.random.Generator | None = None) -> np.ndarray:
     """Calorimeter images float32 [N, 3, n_pixels, n_pixels] (track pT, ECAL E, HCAL E in GeV) of N jets.
 
     ``p4`` float [N, M, 4] constituent (E, px, py, pz) GeV, zero-padded; ``pdgid`` int [N, M] (0 = padding);
     ``charge`` [N, M] in e; ``jet_p4`` [N, 4]. Pixel (i, j) of jet k holds what lands at
     eta - eta_jet in [(i - n/2) s, (i + 1 - n/2) s) and wrapped phi - phi_jet likewise in j, s = ``pixel_size``;
-    the jet axis is in the centre pixel. HCAL deposits are spread over towers of ``hcal_tower`` x ``hcal_tower``
+    the jet axis is in the centre pixel. HCAL deposits are summed in towers of ``hcal_tower`` x ``hcal_tower``
     pixels aligned with the image (1 = pixel granularity). Deposits outside the window are dropped.
+    ``detector`` is the calorimeter response (``IDEAL``: none); a non-ideal one draws from ``rng``.
     See the module docstring for the detector model.
     """
     p4 = np.asarray(p4, dtype=np.float64)
@@ -96,22 +192,29 @@ def jet_images(p4: np.ndarray, pdgid: np.ndarray, charge: np.ndarray, jet_p4: np
                          f"pdgid {np.shape(pdgid)}, charge {np.shape(charge)}, jet_p4 {np.shape(jet_p4)}")
     if n_pixels % hcal_tower:
         raise ValueError(f"n_pixels={n_pixels} must be a multiple of hcal_tower={hcal_tower}")
+    if detector != IDEAL and rng is None:
+        raise ValueError("a detector with resolution, noise or spread needs a random generator: pass rng")
     pt, eta, phi, _ = pt_eta_phi_m(p4)
     _, jet_eta, jet_phi, _ = pt_eta_phi_m(jet_p4)
     phi_calo, reaches = phi_at_radius(phi, pt, charge, b_field=b_field, radius=radius)
-    ieta = np.floor((eta - jet_eta[:, None]) / pixel_size + n_pixels / 2).astype(np.int64)
-    iphi = np.floor(wrap_phi(phi_calo - jet_phi[:, None]) / pixel_size + n_pixels / 2).astype(np.int64)
-    inside = reaches & (ieta >= 0) & (ieta < n_pixels) & (iphi >= 0) & (iphi < n_pixels)
+    u = (eta - jet_eta[:, None]) / pixel_size + n_pixels / 2  # continuous pixel coordinates
+    v = wrap_phi(phi_calo - jet_phi[:, None]) / pixel_size + n_pixels / 2
+    margin = np.ceil(4 * max(detector.ecal_spread, detector.hcal_spread) * ECAL_CRYSTAL / pixel_size)  # showers
+    inside = reaches & (u >= -margin) & (u < n_pixels + margin) & (v >= -margin) & (v < n_pixels + margin)
     jet = np.broadcast_to(np.arange(n_jets)[:, None], inside.shape)[inside]
-    ieta, iphi, dep = ieta[inside], iphi[inside], deposits(p4, pdgid, charge)[inside]
+    u, v, dep = u[inside], v[inside], deposits(p4, pdgid, charge)[inside]
 
     images = np.empty((n_jets, 3, n_pixels, n_pixels), dtype=np.float32)
-    for channel in (0, 1):
-        flat = (jet * n_pixels + ieta) * n_pixels + iphi
-        images[:, channel] = np.bincount(flat, dep[:, channel], n_jets * n_pixels**2).reshape(-1, n_pixels, n_pixels)
+    images[:, 0] = _spread(jet, u, v, dep[:, 0], 0.0, n_jets, n_pixels)
+    d = detector
+    ecal = _spread(jet, u, v, _smear(dep[:, 1], d.ecal_stochastic, d.ecal_constant, rng), d.ecal_spread * ECAL_CRYSTAL
+                   / pixel_size, n_jets, n_pixels)
+    images[:, 1] = _read_out(ecal, d.ecal_noise, d.ecal_threshold, rng)
+    hcal = _spread(jet, u, v, _smear(dep[:, 2], d.hcal_stochastic, d.hcal_constant, rng), d.hcal_spread * ECAL_CRYSTAL
+                   / pixel_size, n_jets, n_pixels)
     n_towers = n_pixels // hcal_tower
-    flat = (jet * n_towers + ieta // hcal_tower) * n_towers + iphi // hcal_tower
-    towers = np.bincount(flat, dep[:, 2], n_jets * n_towers**2).reshape(n_jets, n_towers, n_towers) / hcal_tower**2
+    towers = hcal.reshape(n_jets, n_towers, hcal_tower, n_towers, hcal_tower).sum(axis=(2, 4))
+    towers = _read_out(towers, d.hcal_noise, d.hcal_threshold, rng) / hcal_tower**2
     images[:, 2] = towers.repeat(hcal_tower, axis=1).repeat(hcal_tower, axis=2)
     return images
 
