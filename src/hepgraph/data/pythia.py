@@ -1,4 +1,4 @@
-"""Jets from pp collisions simulated with Pythia 8 and clustered with FastJet (anti-kT).
+"""Jets from pp and lepton collisions simulated with Pythia 8 and clustered with FastJet (anti-kT).
 
 Each process gives jets of one truth class:
 
@@ -9,6 +9,12 @@ Each process gives jets of one truth class:
 * ``"w"``: WZ with W -> quarks and Z -> neutrinos; ``"z"``: ZZ with each Z -> quarks or neutrinos. A jet is a W (Z)
   jet when a hadronically decaying W (Z) and both its decay quarks lie within Delta R < R.
 * ``"qcd"``: hard QCD 2->2 without any truth requirement (the top-tagging background).
+* ``"dark"``: a Hidden Valley dark shower (``DARK_SHOWER``); a jet is a dark jet when a dark quark of the hard
+  process lies within Delta R < R.
+* ``"lepton"``: l+l- -> gamma*/Z -> q qbar (q = u, d, s, c, b) in e+e- and mu+mu- collisions; a jet is a lepton-
+  collision jet when one of the two quarks lies within Delta R < R.
+* ``"tau"``: l+l- -> gamma*/Z -> tau+ tau- in the same collisions; a jet is a tau jet when a tau that decays
+  hadronically lies within Delta R < R.
 
 "t", "w", "z", "g", "q" are meant for a JetNet-like window (pT ~ 1 TeV) and "top", "qcd" for a top-tagging-like
 window (550-650 GeV); the window itself is an argument. Multi-parton interactions, showers, hadronisation and
@@ -19,13 +25,21 @@ window, inside |eta| < eta_max and matching the truth are kept. Momenta in GeV.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
-PROCESSES = ("g", "q", "t", "w", "z", "qcd", "top")
+PROCESSES = ("g", "q", "t", "w", "z", "qcd", "top", "dark", "lepton", "tau")
+LEPTON_COLLIDER = ("lepton", "tau")
+"""Processes of lepton collisions; the others are pp collisions."""
+BEAMS = {"pp": ((2212, 2212),), "leptons": ((11, -11), (13, -13))}
+"""PDG ids (idA, idB) of the beams of each collision: protons, or electrons and muons (the thesis's lepton
+collisions had "any combination of electrons and muons"; each sqrt_s is run with both pairs)."""
+TWO_TO_ONE = ("dark", "lepton", "tau")
+"""Processes produced through an s-channel resonance (2 -> 1): PhaseSpace:pTHat cuts do not apply to them."""
 SEED_MAX = 900_000_000
 N_LEADING = 2
 PTHAT_MIN_FRACTION = 0.8
@@ -38,6 +52,25 @@ LIGHT_QUARKS = (1, 2, 3)
 QUARKS = (1, 2, 3, 4, 5)
 
 _W_TO_QUARKS = ("24:onMode = off", "24:onIfAny = 1 2 3 4 5")
+_DARK_RHO_DECAYS = tuple(f"{rho}:{'oneChannel' if q == 1 else 'addChannel'} = 1 0.25 91 {q} -{q}"
+                         for rho in (4900113, 4900213) for q in (1, 2, 3, 4))
+DARK_SHOWER = (
+    # Production: q qbar -> Z' (Pythia's Zv, 500 GeV) -> a dark-quark pair; the Jacobian peak of the dark quarks'
+    # pT (m_Z' / 2 = 250 GeV) lies in the thesis's 150-270 GeV window.
+    "HiddenValley:ffbar2Zv = on", "4900023:m0 = 500.", "4900023:onMode = off", "4900023:onIfAny = 4900101",
+    # Dark QCD: SU(3) with two light dark flavours and a running coupling, Lambda_D = 5 GeV; the dark shower stops
+    # at 1.1 Lambda_D, as the Snowmass dark-shower report recommends (Albouy et al. 2022, arXiv:2203.09503).
+    "HiddenValley:Ngauge = 3", "HiddenValley:nFlav = 2", "HiddenValley:FSR = on", "HiddenValley:fragment = on",
+    "HiddenValley:alphaOrder = 1", "HiddenValley:Lambda = 5.", "HiddenValley:pTminFSR = 5.5", "4900101:m0 = 2.5",
+    # Dark hadrons in the pattern of the light dark-matter model of Bernreuther, Kahlhoefer, Kraemer and Tunney
+    # (2019, arXiv:1907.04346): dark pions (5 GeV) are stable and invisible (the dark matter); dark rhos (8 GeV
+    # < 2 m_pi, so rho -> pi pi is closed) decay promptly to SM quarks (u, d, s, c alike) through the mediator,
+    # here every dark rho, a simplification. Vector mesons are 3/4 of the dark hadrons (spin counting).
+    "4900111:m0 = 5.", "4900211:m0 = 5.", "4900113:m0 = 8.", "4900213:m0 = 8.", "HiddenValley:probVector = 0.75",
+    *_DARK_RHO_DECAYS,
+)
+"""Pythia settings of the light dark-matter jets. The thesis's sample (made by T. Finke with the model of the
+thesis's ref. [40], whose parameters it does not give) is not public: these parameters are this project's."""
 _PROCESS_SETTINGS: dict[str, tuple[str, ...]] = {
     "g": ("HardQCD:all = on",),
     "q": ("HardQCD:all = on",),
@@ -47,8 +80,13 @@ _PROCESS_SETTINGS: dict[str, tuple[str, ...]] = {
     "w": ("WeakDoubleBoson:ffbar2ZW = on", *_W_TO_QUARKS, "23:onMode = off", "23:onIfAny = 12 14 16"),
     "z": ("WeakDoubleBoson:ffbar2gmZgmZ = on", "WeakZ0:gmZmode = 2", "23:onMode = off",
           "23:onIfAny = 1 2 3 4 5 12 14 16"),
+    "dark": DARK_SHOWER,
+    "lepton": ("WeakSingleBoson:ffbar2gmZ = on", "23:onMode = off", "23:onIfAny = 1 2 3 4 5"),
+    "tau": ("WeakSingleBoson:ffbar2gmZ = on", "23:onMode = off", "23:onIfAny = 15"),
 }
 _RESONANCE = {"t": 6, "top": 6, "w": 24, "z": 23}
+_OUTGOING = {"g": None, "q": None, "dark": (4900101,), "lepton": QUARKS, "tau": (15,)}
+"""|pdg id| of the outgoing hard-process particles a jet of these processes is matched to (None: any parton)."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +104,7 @@ class JetSample:
     n_constituents: np.ndarray
     """int32 [N] multiplicity before truncation to M."""
     parton_p4: np.ndarray
-    """float64 [N, 4] matched truth object (hard parton, top, W or Z) from the hard-process record; 0 for "qcd"."""
+    """float64 [N, 4] matched truth object (hard parton, top, W, Z, dark quark or decaying tau); 0 for "qcd"."""
 
 
 @dataclass(frozen=True)
@@ -97,18 +135,27 @@ def _final_products(record, i: int) -> list[int]:
     return out
 
 
-def _truth_objects(record, process: str) -> list[_Truth]:
-    """Truth objects a jet of ``process`` may match, read from Pythia's hard-process record."""
+def _bare(particle) -> _Truth:
+    y, phi, p4 = _truth_of(particle)
+    return _Truth(particle.id(), y, phi, np.zeros((0, 2)), p4)
+
+
+def _truth_objects(record, event, process: str) -> list[_Truth]:
+    """Truth objects a jet of ``process`` may match, read from Pythia's hard-process ``record`` or, for the
+    hadronically decaying taus (the last copy of each tau, as it decays), from its full ``event`` record."""
     if process == "qcd":
         return []
+    if process == "tau":
+        return [_bare(event[i]) for i in range(event.size()) if event[i].idAbs() == 15
+                and event[i].iBotCopyId() == i and not any(event[d].idAbs() in (11, 13)
+                                                           for d in event[i].daughterList())]
+    if process in ("g", "q"):  # outgoing partons of the hard 2 -> 2
+        return [_bare(record[i]) for i in range(record.size()) if record[i].status() == 23
+                and record[i].mother1() == 3]
+    if process in _OUTGOING:  # outgoing products of the resonance
+        return [_bare(record[i]) for i in range(record.size()) if record[i].status() == 23
+                and record[i].idAbs() in _OUTGOING[process]]
     objects = []
-    if process in ("g", "q"):
-        for i in range(record.size()):
-            p = record[i]
-            if p.status() == 23 and p.mother1() == 3:  # outgoing partons of the hard 2 -> 2
-                y, phi, p4 = _truth_of(p)
-                objects.append(_Truth(p.id(), y, phi, np.zeros((0, 2)), p4))
-        return objects
     for i in range(record.size()):
         p = record[i]
         if p.idAbs() != _RESONANCE[process] or p.status() != -22:
@@ -123,13 +170,16 @@ def _truth_objects(record, process: str) -> list[_Truth]:
 
 
 def _has_flavour(process: str, pdg_id: int) -> bool:
-    """Whether a hard parton of id ``pdg_id`` starts a jet of ``process`` "g" (gluon) or "q" (u, d, s)."""
-    return pdg_id == 21 if process == "g" else abs(pdg_id) in LIGHT_QUARKS
+    """Whether the truth object of id ``pdg_id`` nearest to a jet makes it a jet of ``process``: a gluon for "g",
+    a u, d or s quark for "q", any of ``_truth_objects`` for the other processes matched to one object."""
+    if process == "g":
+        return pdg_id == 21
+    return abs(pdg_id) in LIGHT_QUARKS if process == "q" else True
 
 
 def _may_match(process: str, objects: list[_Truth]) -> bool:
     """Whether an event with these truth objects can hold a jet of ``process`` (else skip its clustering)."""
-    if process in ("g", "q"):
+    if process in _OUTGOING:
         return any(_has_flavour(process, o.id) for o in objects)
     return process == "qcd" or bool(objects)
 
@@ -138,7 +188,7 @@ def _match(process: str, jet_y: float, jet_phi: float, objects: list[_Truth], je
     """p4 of the truth object that the jet at (y, phi) matches, zeros for "qcd", None when unmatched."""
     if process == "qcd":
         return np.zeros(4)
-    if process in ("g", "q"):
+    if process in _OUTGOING:  # the nearest object, within R
         dr = [float(_delta_r(o.y, o.phi, jet_y, jet_phi)) for o in objects]
         best = objects[int(np.argmin(dr))]
         return best.p4 if min(dr) < jet_r and _has_flavour(process, best.id) else None
@@ -149,29 +199,47 @@ def _match(process: str, jet_y: float, jet_phi: float, objects: list[_Truth], je
     return None
 
 
-def _pythia_settings(process: str, seed: int, pthat_min: float, pthat_max: float, sqrt_s: float) -> list[str]:
+def _pythia_settings(process: str, seed: int, pthat_min: float, pthat_max: float, sqrt_s: float,
+                     beams: tuple[int, int] = (2212, 2212)) -> list[str]:
+    pthat = () if process in TWO_TO_ONE else (f"PhaseSpace:pTHatMin = {pthat_min!r}",
+                                              f"PhaseSpace:pTHatMax = {pthat_max!r}")
+    beam_ids = () if beams == (2212, 2212) else (f"Beams:idA = {beams[0]}", f"Beams:idB = {beams[1]}")
     return [
+        *beam_ids,
         f"Beams:eCM = {sqrt_s!r}",
         *_PROCESS_SETTINGS[process],
-        f"PhaseSpace:pTHatMin = {pthat_min!r}",
-        f"PhaseSpace:pTHatMax = {pthat_max!r}",
+        *pthat,
         "Random:setSeed = on",
         f"Random:seed = {seed}",
         "Print:quiet = on",
     ]
 
 
+def _collision_seed(seed: int, k: int) -> int:
+    """Pythia seed of the ``k``-th collision setting of a run seeded with ``seed``: ``seed`` itself for the first,
+    then seeds derived from (seed, k), so that no two settings of a run share their random numbers."""
+    return seed if k == 0 else int(np.random.SeedSequence([seed, k]).generate_state(1)[0]) % SEED_MAX + 1
+
+
 def _validate(process: str, n_jets: int, seed: int, pt_min: float, pt_max: float, eta_max: float, jet_r: float,
-              max_constituents: int, sqrt_s: float, pthat_min_fraction: float) -> None:
+              max_constituents: int, energies: tuple[float, ...], pthat_min_fraction: float) -> None:
     if process not in PROCESSES:
         raise ValueError(f"process {process!r} is not one of {PROCESSES}")
     if not 1 <= seed <= SEED_MAX:
         raise ValueError(f"seed {seed} is outside 1..{SEED_MAX}, the range Pythia's Random:seed accepts")
     if n_jets < 1 or max_constituents < 1:
         raise ValueError(f"n_jets ({n_jets}) and max_constituents ({max_constituents}) must be >= 1")
-    if not 0 < pt_min < pt_max or PTHAT_MAX_FRACTION * pt_max >= sqrt_s / 2:
-        raise ValueError(f"pT window [{pt_min}, {pt_max}] GeV must satisfy 0 < pt_min < pt_max and "
-                         f"{PTHAT_MAX_FRACTION} * pt_max < sqrt_s / 2 = {sqrt_s / 2} GeV")
+    if not 0 < pt_min < pt_max:
+        raise ValueError(f"pT window [{pt_min}, {pt_max}] GeV must satisfy 0 < pt_min < pt_max")
+    if not energies:
+        raise ValueError("sqrt_s holds no collision energy")
+    for sqrt_s in energies:
+        if process in LEPTON_COLLIDER and not pt_min < sqrt_s / 2:
+            raise ValueError(f"pt_min = {pt_min} GeV must be below sqrt_s / 2 = {sqrt_s / 2} GeV, the largest pT "
+                             "a jet of a lepton collision can have")
+        if process not in LEPTON_COLLIDER and not PTHAT_MAX_FRACTION * pt_max < sqrt_s / 2:
+            raise ValueError(f"pT window [{pt_min}, {pt_max}] GeV must satisfy {PTHAT_MAX_FRACTION} * pt_max < "
+                             f"sqrt_s / 2 = {sqrt_s / 2} GeV")
     if eta_max <= 0 or jet_r <= 0:
         raise ValueError(f"eta_max ({eta_max}) and jet_r ({jet_r}) must be > 0")
     if not 0 < pthat_min_fraction <= 1:
@@ -202,52 +270,76 @@ def _leading_jets(particles: np.ndarray, jet_def, pt_min: float) -> tuple[object
 
 
 def simulate_jets(process: str, n_jets: int, seed: int, *, pt_min: float, pt_max: float, eta_max: float,
-                  jet_r: float = 0.8, max_constituents: int = 200, sqrt_s: float = 13000.0,
+                  jet_r: float = 0.8, max_constituents: int = 200, sqrt_s: float | Sequence[float] = 13000.0,
                   pthat_min_fraction: float = PTHAT_MIN_FRACTION) -> JetSample:
-    """Generate ``n_jets`` jets of ``process`` (see the module docstring) in pp collisions at ``sqrt_s`` GeV.
+    """Generate ``n_jets`` jets of ``process`` (see the module docstring) in collisions at ``sqrt_s`` GeV.
 
+    The collisions are pp, or e+e- and mu+mu- for the ``LEPTON_COLLIDER`` processes (``BEAMS``). Each energy of
+    ``sqrt_s`` (one or several) and each beam pair is one fresh Pythia instance, and the jets are split evenly
+    over them (the first ones taking one more); the first is seeded with ``seed`` (1..900000000), the others
+    with seeds derived from it: the same arguments give bit-identical jets.
     Jets are anti-kT with radius ``jet_r`` on all visible final-state particles, with pt_min <= pT <= pt_max
-    (GeV) and |eta| < eta_max; only the two leading jets of an event are candidates. ``seed`` (1..900000000)
-    seeds a fresh Pythia instance: the same arguments give bit-identical jets. Constituents beyond the
-    ``max_constituents`` hardest are dropped. The hard process is generated with pTHat in
+    (GeV) and |eta| < eta_max; only the two leading jets of an event are candidates. Constituents beyond the
+    ``max_constituents`` hardest are dropped. Hard 2 -> 2 processes are generated with pTHat in
     [pthat_min_fraction * pt_min, PTHAT_MAX_FRACTION * pt_max] (see PTHAT_MIN_FRACTION for the trade-off).
     """
     import fastjet
+
+    energies = tuple(float(e) for e in np.atleast_1d(sqrt_s))
+    _validate(process, n_jets, seed, pt_min, pt_max, eta_max, jet_r, max_constituents, energies, pthat_min_fraction)
+    collisions = [(beams, e) for e in energies for beams in BEAMS["leptons" if process in LEPTON_COLLIDER else "pp"]]
+    shares = [n_jets // len(collisions) + (k < n_jets % len(collisions)) for k in range(len(collisions))]
+    jet_def = fastjet.JetDefinition(fastjet.antikt_algorithm, jet_r)
+    m = max_constituents
+    sample = JetSample(p4=np.zeros((n_jets, m, 4)), pdgid=np.zeros((n_jets, m), dtype=np.int32),
+                       charge=np.zeros((n_jets, m), dtype=np.float32), jet_p4=np.zeros((n_jets, 4)),
+                       n_constituents=np.zeros(n_jets, dtype=np.int32), parton_p4=np.zeros((n_jets, 4)))
+    start = 0
+    for k, ((beams, energy), share) in enumerate(zip(collisions, shares)):
+        if share:
+            settings = _pythia_settings(process, _collision_seed(seed, k), pthat_min_fraction * pt_min,
+                                        PTHAT_MAX_FRACTION * pt_max, energy, beams)
+            _fill(sample, start, start + share, _pythia(settings, process), f"{beams} at {energy:g} GeV", process,
+                  jet_def, pt_min, pt_max, eta_max, jet_r)
+            start += share
+    return sample
+
+
+def _pythia(settings: list[str], process: str):
+    """An initialised Pythia instance with ``settings``."""
     import pythia8mc as pythia8
 
-    _validate(process, n_jets, seed, pt_min, pt_max, eta_max, jet_r, max_constituents, sqrt_s, pthat_min_fraction)
     pythia = pythia8.Pythia("", False)
-    for setting in _pythia_settings(process, seed, pthat_min_fraction * pt_min, PTHAT_MAX_FRACTION * pt_max, sqrt_s):
+    for setting in settings:
         if not pythia.readString(setting):
             raise RuntimeError(f"Pythia rejected the setting {setting!r}")
     if not pythia.init():
-        raise RuntimeError(f"Pythia failed to initialise for process {process!r} at sqrt_s = {sqrt_s} GeV")
-    jet_def = fastjet.JetDefinition(fastjet.antikt_algorithm, jet_r)
+        raise RuntimeError(f"Pythia failed to initialise for process {process!r} with {settings}")
+    return pythia
 
-    m = max_constituents
-    p4 = np.zeros((n_jets, m, 4))
-    pdgid = np.zeros((n_jets, m), dtype=np.int32)
-    charge = np.zeros((n_jets, m), dtype=np.float32)
-    jet_p4 = np.zeros((n_jets, 4))
-    n_constituents = np.zeros(n_jets, dtype=np.int32)
-    parton_p4 = np.zeros((n_jets, 4))
 
-    max_events = 1000 + 200 * n_jets
-    n, n_events = 0, 0
-    while n < n_jets:
+def _fill(sample: JetSample, start: int, stop: int, pythia, collision: str, process: str, jet_def, pt_min: float,
+          pt_max: float, eta_max: float, jet_r: float) -> None:
+    """Write jets ``start:stop`` of ``sample`` with events of ``pythia``, which collides ``collision`` (beam ids
+    and energy, for the messages); see ``simulate_jets``."""
+    m = sample.p4.shape[1]
+    max_events = 1000 + 200 * (stop - start)
+    n, n_events = start, 0
+    while n < stop:
         if n_events >= max_events:
-            raise RuntimeError(f"only {n} of {n_jets} {process!r} jets in {n_events} events: is the window "
-                               f"pT in [{pt_min}, {pt_max}] GeV, |eta| < {eta_max} reachable for this process?")
+            raise RuntimeError(f"only {n - start} of {stop - start} {process!r} jets in {n_events} events of "
+                               f"{collision}: is the window pT in [{pt_min}, {pt_max}] GeV, |eta| < {eta_max} "
+                               "reachable for this process?")
         n_events += 1
         if not pythia.next():
             continue
-        objects = _truth_objects(pythia.process, process)
+        objects = _truth_objects(pythia.process, pythia.event, process)
         if not _may_match(process, objects):
             continue
         particles = _visible_final_state(pythia.event)
         _sequence, jets = _leading_jets(particles, jet_def, pt_min)  # the jets need their sequence alive
         for jet in jets:
-            if n == n_jets or not (jet.pt() <= pt_max and abs(jet.eta()) < eta_max):
+            if n == stop or not (jet.pt() <= pt_max and abs(jet.eta()) < eta_max):
                 continue
             truth = _match(process, jet.rap(), jet.phi(), objects, jet_r)
             if truth is None:
@@ -255,14 +347,13 @@ def simulate_jets(process: str, n_jets: int, seed: int, *, pt_min: float, pt_max
             idx = np.array([c.user_index() for c in jet.constituents()])
             idx = idx[np.argsort(-np.hypot(particles[idx, 1], particles[idx, 2]), kind="stable")]
             k = min(len(idx), m)
-            p4[n, :k] = particles[idx[:k], :4]
-            pdgid[n, :k] = particles[idx[:k], 4]
-            charge[n, :k] = particles[idx[:k], 5]
-            jet_p4[n] = (jet.e(), jet.px(), jet.py(), jet.pz())
-            n_constituents[n] = len(idx)
-            parton_p4[n] = truth
+            sample.p4[n, :k] = particles[idx[:k], :4]
+            sample.pdgid[n, :k] = particles[idx[:k], 4]
+            sample.charge[n, :k] = particles[idx[:k], 5]
+            sample.jet_p4[n] = (jet.e(), jet.px(), jet.py(), jet.pz())
+            sample.n_constituents[n] = len(idx)
+            sample.parton_p4[n] = truth
             n += 1
-            if n % max(1, n_jets // 10) == 0:
-                log.info("%s: %d/%d jets after %d events", process, n, n_jets, n_events)
-    return JetSample(p4=p4, pdgid=pdgid, charge=charge, jet_p4=jet_p4, n_constituents=n_constituents,
-                     parton_p4=parton_p4)
+            if (n - start) % max(1, (stop - start) // 10) == 0:
+                log.info("%s, %s: %d/%d jets after %d events", process, collision, n - start, stop - start,
+                         n_events)

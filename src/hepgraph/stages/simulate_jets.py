@@ -17,8 +17,8 @@ import time
 import numpy as np
 
 from hepgraph.data.calo import jet_images, write_e2e_parquet
-from hepgraph.data.jet_formats import (FORMATS, jetnet_from_sample, qg_from_sample, toptag_from_sample,
-                                       write_jetnet, write_qg, write_toptag)
+from hepgraph.data.jet_formats import (FORMATS, JETNET_PARTICLES, jetnet_from_sample, qg_from_sample,
+                                       toptag_from_sample, write_jetnet, write_qg, write_toptag)
 from hepgraph.data.kinematics import pt_eta_phi_m
 from hepgraph.data.pythia import PROCESSES, PTHAT_MIN_FRACTION, simulate_jets
 
@@ -38,7 +38,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--eta-max", required=True, type=float, help="jet |eta| cut")
     parser.add_argument("--jet-r", type=float, default=0.8, help="anti-kT radius")
     parser.add_argument("--max-constituents", type=int, default=200)
-    parser.add_argument("--sqrt-s", type=float, default=13000.0, help="pp centre-of-mass energy, GeV")
+    parser.add_argument("--sqrt-s", type=float, nargs="+", default=[13000.0],
+                        help="centre-of-mass energies, GeV (pp; e+e- and mu+mu- for lepton and tau); the jets are "
+                             "split evenly over them")
+    parser.add_argument("--n-particles", type=int, default=JETNET_PARTICLES,
+                        help="leading particles stored per jet (jetnet format)")
     parser.add_argument("--pthat-min-fraction", type=float, default=PTHAT_MIN_FRACTION,
                         help="PhaseSpace:pTHatMin / pt-min (lower: less biased, slower)")
     parser.add_argument("--output", required=True)
@@ -59,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     elapsed = time.perf_counter() - start
     log.info("%d %s jets in %.1f s (%.1f jets/s)", args.n_jets, args.process, elapsed, args.n_jets / elapsed)
     if args.format == "jetnet":
-        write_jetnet(args.output, jetnet_from_sample(sample))
+        write_jetnet(args.output, jetnet_from_sample(sample, args.n_particles))
     elif args.format == "toptag":
         write_toptag(args.output, toptag_from_sample(sample, is_signal=classes[args.process]))
     elif args.format == "qg":
