@@ -71,6 +71,8 @@ rule simulate_tracking:
         BENCHMARKS / "simulate_tracking" / "{seed}.tsv"
     params:
         sim=DATA["trackml"]["simulate"],
+        resolution=" ".join(f"--resolution {region} {loc0} {loc1}"
+                            for region, (loc0, loc1) in DATA["trackml"]["simulate"]["resolution"].items()),
     threads: 1
     resources:
         mem_mb=4000,
@@ -78,12 +80,14 @@ rule simulate_tracking:
     conda:
         ENV
     message:
-        "Simulating {params.sim[events_per_shard]} tracking events with ACTS Fatras, seed {wildcards.seed}"
+        "Simulating {params.sim[events_per_shard]} tracking events ({params.sim[process]}) with ACTS Fatras,"
+        " seed {wildcards.seed}"
     shell:
         "python -m hepgraph.stages.simulate_tracking --seed {wildcards.seed}"
-        " --n-events {params.sim[events_per_shard]} --n-particles {params.sim[n_particles]}"
-        " --pt-min {params.sim[pt_min]} --pt-max {params.sim[pt_max]} --eta-max {params.sim[eta_max]}"
-        " --output-dir {output} > {log} 2>&1"
+        " --n-events {params.sim[events_per_shard]} --process {params.sim[process]} --pileup {params.sim[pileup]}"
+        " --pt-min {params.sim[pt_min]} --eta-max {params.sim[eta_max]} --n-particles {params.sim[gun][n_particles]}"
+        " --pt-max {params.sim[gun][pt_max]} --pdg {params.sim[gun][pdg]}"
+        " --noise-fraction {params.sim[noise_fraction]} {params.resolution} --output-dir {output} > {log} 2>&1"
 
 
 rule prepare_jets:
@@ -196,6 +200,33 @@ rule prepare_tracking:
         " --output {output} > {log} 2>&1"
 
 
+rule summarize_tracking:
+    input:
+        splits=expand(GRAPHS / "{{table}}" / "{split}.parquet", split=SPLITS),
+        code=code("stages/summarize_tracking"),
+    output:
+        GRAPHS / "{table}" / "summary.md",
+    log:
+        LOGS / "summarize_tracking" / "{table}.log",
+    benchmark:
+        BENCHMARKS / "summarize_tracking" / "{table}.tsv"
+    wildcard_constraints:
+        table=tables_of("tracking_events"),
+    params:
+        cuts=DATA["trackml"]["reconstructable"],
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        ENV
+    message:
+        "Counting hits, noise and particles per event of {wildcards.table}"
+    shell:
+        "python -m hepgraph.stages.summarize_tracking --inputs {input.splits} --title 'Events of {wildcards.table}'"
+        " --pt-min {params.cuts[pt_min]} --min-hits {params.cuts[min_hits]} --output {output} > {log} 2>&1"
+
+
 rule split:
     input:
         shards=lambda w: expand(GRAPHS / w.table / "shards" / "{shard}.parquet", shard=TABLES[w.table]["shards"]),
@@ -222,3 +253,12 @@ rule split:
         "python -m hepgraph.stages.split --kind {params.kind} --inputs {input.shards}"
         " --fractions {params.splits[fractions]} --seed {params.splits[seed]} {params.stratify}"
         " --train {output.train} --val {output.val} --test {output.test} > {log} 2>&1"
+
+
+TARGETS += [report_page(GRAPHS / name / "summary.md", "Data", name,
+                        "Events of this tracking table, per split: hits, noise hits (particle id 0), particles with "
+                        "hits and reconstructable particles (datasets.trackml.reconstructable: pT and hit cuts) per "
+                        "event, mean [min-max], and the share of noise hits. Simulated events are Pythia 8 top pairs "
+                        "with pile-up through ACTS Fatras, digitised and with noise as in TrackML; the pt1-like "
+                        "variants keep only hits of particles above their pT cut (no noise).")
+            for name, table in TABLES.items() if table["kind"] == "tracking_events"]

@@ -1,12 +1,13 @@
-"""Particle-gun events simulated with ACTS Fatras in the Generic detector (the TrackML geometry), as TrackML CSVs.
+"""Events simulated with ACTS Fatras in the Generic detector (the TrackML geometry), digitised, as TrackML CSVs.
 
 The ACTS Generic detector has the TrackML detector's layout: the same 18,728 sensitive modules in the same
 volumes (pixel 7-9, short strips 12-14, long strips 16-18; 8, 13, 17 are barrels) and layers, here in a constant
-solenoid field along +z. Each event has one primary vertex, Gaussian-smeared around the origin, from which
-``n_particles`` particles of one type (charge randomised) fly out, uniform in pT and in eta. Fatras propagates
-them with multiple scattering, ionisation and radiation energy loss and photon conversions, and records a hit
-where a particle crosses a sensitive module. The hit position is the true crossing point (``x = tx``: no
-digitisation into pixel or strip cells) and there are no noise hits.
+solenoid field along +z. The particles come from :mod:`hepgraph.data.collisions` (Pythia 8 top pairs with
+pile-up, or a particle gun) and enter Fatras through its CSV particle reader. Fatras propagates them with multiple
+scattering, ionisation and radiation energy loss and photon conversions, and records the true point where a
+particle crosses a sensitive module. :func:`digitise` turns those into measured hits as TrackML's digitisation
+does (per-region errors, :mod:`hepgraph.data.digitisation`) and adds noise hits (particle id 0). As in TrackML,
+the particles tables list the charged particles (generated and Fatras' secondaries, with or without hits).
 
 Particle ids encode the ACTS barcode in the legacy 64-bit ACTS layout that TrackML's own ids use: primary vertex
 (bits 52-62), secondary vertex (40-51), particle (24-39), generation (12-23), sub-particle (0-11).
@@ -14,9 +15,12 @@ Particle ids encode the ACTS barcode in the legacy 64-bit ACTS layout that Track
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
+import tempfile
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,14 +28,15 @@ import acts
 import acts.examples
 import numpy as np
 import pandas as pd
-from acts.examples.simulation import EtaConfig, MomentumConfig, ParticleConfig, addFatras, addParticleGun
+from acts.examples.simulation import addFatras
 
+from hepgraph.data.collisions import Particles
+from hepgraph.data.digitisation import generic_modules, n_noise_hits, noise, region_resolution, smear
 from hepgraph.data.trackml import event_name, hit_weights, write_event
 from hepgraph.io import atomic_directory
 
 log = logging.getLogger(__name__)
 
-GUN_PDG = (11, 13, 211, 321, 2212)  # |PDG code| of charged particles the gun can shoot: e, mu, pi, K, p
 BARCODE_BITS = (("vertexPrimary", 11, 52), ("vertexSecondary", 12, 40), ("particle", 16, 24),
                 ("generation", 12, 12), ("subParticle", 12, 0))  # (field, width, shift) in the 64-bit id
 
@@ -54,9 +59,10 @@ def barcode_to_particle_id(fields: np.ndarray) -> np.ndarray:
 class SimulatedEvent:
     """Raw Fatras output of one event, as arrays.
 
-    Hits [H]: ``hit_geometry`` int64 [H, 3] (volume, layer, sensitive), ``hit_barcode`` int64 [H, 5],
-    ``hit_position`` float64 [H, 4] (x, y, z in mm, t in mm/c), ``hit_momentum`` float64 [H, 4] (px, py, pz, E in
-    GeV, before the hit), ``hit_index`` int64 [H] (the hit's number along its particle). Particles [P]:
+    Hits [H]: ``hit_geometry`` int64 [H, 3] (volume, layer, sensitive), ``hit_barcode`` int64 [H, 5] (all 0 for
+    noise), ``hit_position`` float64 [H, 4] (true x, y, z in mm, t in mm/c), ``hit_measured`` float64 [H, 3]
+    (measured x, y, z in mm), ``hit_momentum`` float64 [H, 4] (px, py, pz, E in GeV, before the hit),
+    ``hit_index`` int64 [H] (the hit's number along its particle). Particles [P]:
     ``barcode`` int64 [P, 5], ``pdg`` int64 [P], ``charge`` float64 [P] (e), ``vertex`` float64 [P, 4] and
     ``momentum`` float64 [P, 4] at production.
     """
@@ -64,6 +70,7 @@ class SimulatedEvent:
     hit_geometry: np.ndarray
     hit_barcode: np.ndarray
     hit_position: np.ndarray
+    hit_measured: np.ndarray
     hit_momentum: np.ndarray
     hit_index: np.ndarray
     barcode: np.ndarray
@@ -80,31 +87,35 @@ def _barcode(b) -> tuple[int, int, int, int, int]:
 def trackml_tables(event: SimulatedEvent) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """TrackML ``hits``, ``truth`` and ``particles`` tables of one simulated event.
 
-    Hits are sorted by (volume, layer, module, particle, order along the particle) and numbered from 1; every
-    simulated particle is listed, with ``nhits`` its number of hits (possibly 0).
+    Hits (x, y, z the measured position; tx, ty, tz the true one) are sorted by (volume, layer, module, particle,
+    order along the particle) and numbered from 1; every simulated charged particle is listed, with ``nhits`` its
+    number of hits (possibly 0).
     """
     hit_pid = barcode_to_particle_id(event.hit_barcode)
-    pid = barcode_to_particle_id(event.barcode)
+    charged = event.charge != 0
+    pid = barcode_to_particle_id(event.barcode[charged])
     volume, layer, module = event.hit_geometry.T
     sort = np.lexsort((event.hit_index, hit_pid, module, layer, volume))
     pos, mom, hit_pid = event.hit_position[sort], event.hit_momentum[sort], hit_pid[sort]
-    pt = np.hypot(event.momentum[:, 0], event.momentum[:, 1])
-    known = np.isin(hit_pid, pid)
+    measured = event.hit_measured[sort]
+    pt = np.hypot(event.momentum[charged, 0], event.momentum[charged, 1])
+    known = np.isin(hit_pid, pid) | (hit_pid == 0)
     if not known.all():
-        raise ValueError(f"Fatras returned hits of particle ids {np.unique(hit_pid[~known])[:5]} that are not in "
-                         "its particle list")
-    hit_pt = pd.Series(pt, index=pid).reindex(hit_pid).to_numpy()
+        raise ValueError(f"Fatras returned hits of particle ids {np.unique(hit_pid[~known])[:5]} that are not "
+                         "charged particles of its particle list")
+    hit_pt = pd.Series(np.append(pt, 0.0), index=np.append(pid, 0)).reindex(hit_pid).to_numpy()
     hit_id = np.arange(1, len(sort) + 1, dtype=np.int64)
-    hits = pd.DataFrame({"hit_id": hit_id, "x": pos[:, 0], "y": pos[:, 1], "z": pos[:, 2],
+    hits = pd.DataFrame({"hit_id": hit_id, "x": measured[:, 0], "y": measured[:, 1], "z": measured[:, 2],
                          "volume_id": volume[sort], "layer_id": layer[sort], "module_id": module[sort]})
     truth = pd.DataFrame({"hit_id": hit_id, "particle_id": hit_pid, "tx": pos[:, 0], "ty": pos[:, 1],
                           "tz": pos[:, 2], "tpx": mom[:, 0], "tpy": mom[:, 1], "tpz": mom[:, 2],
                           "weight": hit_weights(hit_pid, event.hit_index[sort], hit_pt)})
     counts = pd.Series(hit_pid).value_counts()
-    particles = pd.DataFrame({"particle_id": pid, "particle_type": event.pdg, "vx": event.vertex[:, 0],
-                              "vy": event.vertex[:, 1], "vz": event.vertex[:, 2], "px": event.momentum[:, 0],
-                              "py": event.momentum[:, 1], "pz": event.momentum[:, 2],
-                              "q": np.rint(event.charge).astype(np.int64),
+    vertex, momentum = event.vertex[charged], event.momentum[charged]
+    particles = pd.DataFrame({"particle_id": pid, "particle_type": event.pdg[charged], "vx": vertex[:, 0],
+                              "vy": vertex[:, 1], "vz": vertex[:, 2], "px": momentum[:, 0],
+                              "py": momentum[:, 1], "pz": momentum[:, 2],
+                              "q": np.rint(event.charge[charged]).astype(np.int64),
                               "nhits": counts.reindex(pid, fill_value=0).to_numpy()})
     return hits, truth, particles.sort_values("particle_id", ignore_index=True)
 
@@ -139,7 +150,8 @@ class Recorder(acts.examples.IAlgorithm):
         self.events[context.eventNumber] = SimulatedEvent(
             hit_geometry=np.array([(g.volume, g.layer, g.sensitive) for g in geometry], np.int64).reshape(-1, 3),
             hit_barcode=np.array([_barcode(h.particleId) for h in hits], np.int64).reshape(-1, 5),
-            hit_position=np.array([h.fourPosition for h in hits], np.float64).reshape(-1, 4),
+            hit_position=(position := np.array([h.fourPosition for h in hits], np.float64).reshape(-1, 4)),
+            hit_measured=position[:, :3].copy(),
             hit_momentum=np.array([h.momentum4Before for h in hits], np.float64).reshape(-1, 4),
             hit_index=np.array([h.index for h in hits], np.int64),
             barcode=np.array([_barcode(p.particleId) for p in particles], np.int64).reshape(-1, 5),
@@ -151,63 +163,94 @@ class Recorder(acts.examples.IAlgorithm):
         return acts.examples.ProcessCode.SUCCESS
 
 
-def simulate_raw(n_events: int, seed: int, *, n_particles: int, pt_min: float, pt_max: float, eta_max: float,
-                 pdg: int = 211, vertex_sigma_xy: float = 0.0125, vertex_sigma_z: float = 55.5,
-                 b_field: float = 2.0, interactions: bool = True) -> list[SimulatedEvent]:
-    """Simulate ``n_events`` particle-gun events with Fatras, single-threaded; the same ``seed`` gives the same events.
 
-    ``pdg``: particle type (|PDG code| in :data:`GUN_PDG`; the charge of each particle is random), pT uniform in
-    [``pt_min``, ``pt_max``] GeV, eta uniform in [-``eta_max``, ``eta_max``]; vertex Gaussian with widths
-    ``vertex_sigma_xy`` (x and y) and ``vertex_sigma_z`` (mm); ``b_field`` in tesla along +z; ``interactions``
-    switches Fatras' material effects (scattering, energy loss, conversions).
+MM_PER_NS = 299.792458  # c
+
+
+def write_acts_particles(directory: Path, number: int, particles: Particles) -> None:
+    """``particles`` as the CSV file of event ``number`` that ACTS' CsvParticleReader reads (stem ``particles``)."""
+    barcode = particles.barcode
+    frame = pd.DataFrame({
+        "particle_id_pv": barcode[:, 0], "particle_id_sv": barcode[:, 1], "particle_id_part": barcode[:, 2],
+        "particle_id_gen": barcode[:, 3], "particle_id_subpart": barcode[:, 4], "particle_type": particles.pdg,
+        "process": 0, "vx": particles.vertex[:, 0], "vy": particles.vertex[:, 1], "vz": particles.vertex[:, 2],
+        "vt": particles.vertex[:, 3] / MM_PER_NS, "px": particles.momentum[:, 0], "py": particles.momentum[:, 1],
+        "pz": particles.momentum[:, 2], "m": particles.mass, "q": particles.charge})
+    frame.to_csv(directory / f"event{number:09d}-particles.csv", index=False, float_format="%.17g")
+
+
+def simulate_raw(events: Iterable[Particles], seed: int, *, b_field: float = 2.0,
+                 interactions: bool = True) -> list[SimulatedEvent]:
+    """Propagate the particles of each event through the Generic detector with Fatras, single-threaded.
+
+    ``b_field`` in tesla along +z; ``interactions`` switches Fatras' material effects (scattering, energy loss,
+    conversions); ``seed`` seeds them: the same particles and seed give the same hits. Hits are not digitised.
     """
-    if abs(pdg) not in GUN_PDG:
-        raise ValueError(f"pdg {pdg} is not a particle the gun can shoot; choose one of {GUN_PDG} (e, mu, pi, K, p)")
-    if not (n_events >= 1 and n_particles >= 1 and 0 < pt_min < pt_max and eta_max > 0):
-        raise ValueError(f"need n_events >= 1, n_particles >= 1, 0 < pt_min < pt_max, eta_max > 0; got "
-                         f"n_events={n_events}, n_particles={n_particles}, pt=[{pt_min}, {pt_max}], eta_max={eta_max}")
-    u = acts.UnitConstants
     quiet = acts.logging.WARNING
     _, geometry = generic_detector()
-    field = acts.ConstantBField(acts.Vector3(0.0, 0.0, b_field * u.T))
-    rnd = acts.examples.RandomNumbers(seed=seed)
-    sequencer = acts.examples.Sequencer(events=n_events, numThreads=1, logLevel=quiet, trackFpes=False,
-                                        outputTimingFile="")
-    vertex = acts.examples.GaussianVertexGenerator(
-        mean=acts.Vector4(0, 0, 0, 0),
-        stddev=acts.Vector4(vertex_sigma_xy * u.mm, vertex_sigma_xy * u.mm, vertex_sigma_z * u.mm, 0))
-    addParticleGun(sequencer, MomentumConfig(pt_min * u.GeV, pt_max * u.GeV, transverse=True),
-                   EtaConfig(-eta_max, eta_max, uniform=True),
-                   ParticleConfig(n_particles, acts.PdgParticle(abs(pdg)), randomizeCharge=True),
-                   vtxGen=vertex, rnd=rnd, logLevel=quiet)
-    addFatras(sequencer, geometry, field, rnd=rnd, enableInteractions=interactions, logLevel=quiet,
-              outputParticles="particles_simulated", outputSimHits="simhits")
-    recorder = Recorder("simhits", "particles_simulated")
-    sequencer.addAlgorithm(recorder)
-    sequencer.run()
+    with tempfile.TemporaryDirectory(prefix="hepgraph-particles-") as directory:
+        n_events = 0
+        for n_events, particles in enumerate(events, start=1):
+            write_acts_particles(Path(directory), n_events - 1, particles)
+        if n_events == 0:
+            raise ValueError("no events to simulate")
+        sequencer = acts.examples.Sequencer(events=n_events, numThreads=1, logLevel=quiet, trackFpes=False,
+                                            outputTimingFile="")
+        sequencer.addReader(acts.examples.CsvParticleReader(
+            level=quiet, inputDir=directory, inputStem="particles", outputParticles="particles_generated"))
+        addFatras(sequencer, geometry, acts.ConstantBField(acts.Vector3(0.0, 0.0, b_field * acts.UnitConstants.T)),
+                  rnd=acts.examples.RandomNumbers(seed=seed), enableInteractions=interactions, logLevel=quiet,
+                  inputParticles="particles_generated", outputParticles="particles_simulated",
+                  outputSimHits="simhits")
+        recorder = Recorder("simhits", "particles_simulated")
+        sequencer.addAlgorithm(recorder)
+        sequencer.run()
     if sorted(recorder.events) != list(range(n_events)):
         raise RuntimeError(f"the ACTS sequencer processed events {sorted(recorder.events)}, expected 0..{n_events - 1}")
     return [recorder.events[i] for i in range(n_events)]
 
 
-def simulate_events(output_dir: str | Path, n_events: int, seed: int, *, n_particles: int, pt_min: float,
-                    pt_max: float, eta_max: float, first_event: int = 0, compress: bool = False, **gun) -> float:
-    """Simulate events with :func:`simulate_raw` (``gun``: its optional keywords) and write them as TrackML CSVs.
+def digitise(event: SimulatedEvent, resolution: Mapping[str, tuple[float, float]], noise_fraction: float,
+             rng: np.random.Generator) -> SimulatedEvent:
+    """``event`` with measured hit positions (errors ``resolution`` per region, mm, see
+    :func:`hepgraph.data.digitisation.smear`) and noise hits added, a ``noise_fraction`` share of all hits on average
+    (barcode 0, true position = measured position, zero momentum)."""
+    modules = generic_modules()
+    row = modules.index(event.hit_geometry)
+    measured = smear(modules, row, event.hit_position[:, :3], region_resolution(event.hit_geometry[:, 0], resolution),
+                     rng)
+    noise_row, noise_position = noise(modules, n_noise_hits(len(row), noise_fraction, rng), rng)
+    n = len(noise_row)
+    return dataclasses.replace(
+        event, hit_geometry=np.concatenate([event.hit_geometry, modules.geometry[noise_row]]),
+        hit_barcode=np.concatenate([event.hit_barcode, np.zeros((n, 5), np.int64)]),
+        hit_position=np.concatenate([event.hit_position, np.column_stack([noise_position, np.zeros(n)])]),
+        hit_measured=np.concatenate([measured, noise_position]),
+        hit_momentum=np.concatenate([event.hit_momentum, np.zeros((n, 4))]),
+        hit_index=np.concatenate([event.hit_index, np.zeros(n, np.int64)]))
+
+
+def simulate_events(output_dir: str | Path, events: Iterable[Particles], seed: int, *,
+                    resolution: Mapping[str, tuple[float, float]], noise_fraction: float, first_event: int = 0,
+                    compress: bool = False, **fatras) -> float:
+    """Simulate ``events`` with :func:`simulate_raw` (``fatras``: its keywords), :func:`digitise` them (seeded by
+    ``seed``) and write them as TrackML CSVs.
 
     Events are numbered ``first_event``, ``first_event + 1``, ...; the directory is written under a temporary
-    name and renamed onto ``output_dir`` only when complete. Returns the simulation rate in events/s (Fatras and
-    copying its output to numpy; without building the geometry and writing the files).
+    name and renamed onto ``output_dir`` only when complete. Returns the simulation rate in events/s (generation,
+    Fatras and digitisation; without building the geometry and writing the files).
     """
     if first_event < 0:
         raise ValueError(f"first_event must be >= 0, got {first_event}")
-    generic_detector()
+    generic_modules()
     start = time.perf_counter()
-    events = simulate_raw(n_events, seed, n_particles=n_particles, pt_min=pt_min, pt_max=pt_max, eta_max=eta_max,
-                          **gun)
-    rate = n_events / (time.perf_counter() - start)
+    rng = np.random.default_rng(seed)
+    simulated = [digitise(event, resolution, noise_fraction, rng) for event in simulate_raw(events, seed, **fatras)]
+    rate = len(simulated) / (time.perf_counter() - start)
     with atomic_directory(output_dir) as tmp:
-        for number, event in enumerate(events, start=first_event):
+        for number, event in enumerate(simulated, start=first_event):
             hits, truth, particles = trackml_tables(event)
             write_event(tmp, event_name(number), hits, truth, particles, compress=compress)
-            log.info("event %d: %d particles, %d hits", number, len(particles), len(hits))
+            log.info("event %d: %d particles, %d hits (%d noise)", number, len(particles), len(hits),
+                     (truth["particle_id"] == 0).sum())
     return rate
