@@ -68,11 +68,15 @@ GPU = 1 if (CLUSTER or LOCAL_GPUS) else 0
 DATA = config["datasets"]
 JETNET_CLASSES = ["g", "q", "t", "w", "z"]  # label of a JetNet class = its index here
 JET_FORMATS = {"jetnet": ("jetnet", "hdf5"), "toptag": ("toptag", "h5"), "qg": ("qg", "npz"),
+               "anomaly": ("jetnet", "hdf5"),
                "calo": ("e2e", "parquet")}  # simulated datasets: (--format of simulate_jets, file extension)
 PROCESSES = {"toptag": ["qcd", "top"], "qg": ["q", "g"], "calo": ["q", "g"]}
 TOPTAG_FILES = ["train.h5", "val.h5", "test.h5"]
 ANOMALY_DATASETS = ["qcd", "top", "qcd_light", "dark", "quark", "gluon", "lepton", "tau"]
-"""The eight datasets of the anomaly thesis's cross matrix (Kluettermann 2021, Table 8.1), in its order."""
+"""The eight datasets of the anomaly thesis's cross matrix (Kluettermann 2021, Table 8.1), in its order; the jets
+of table anomaly_<process> carry the label of their process's index here."""
+ANOMALY_PYTHIA = {"qcd_light": "qcd", "dark": "dark", "quark": "q", "gluon": "g", "lepton": "lepton", "tau": "tau"}
+"""The hepgraph.data.pythia process simulating each anomaly process."""
 
 
 def anomaly_datasets():
@@ -99,10 +103,25 @@ def raw_file(dataset, name):
     return user_path(dataset, name)
 
 
-def simulated(dataset, processes, ext):
-    """Shards of a simulated dataset: one Pythia run per process and seed."""
+def simulated(dataset, processes, ext, seeds=None):
+    """Shards of a simulated dataset: one Pythia run per process and seed (default: its simulate section's)."""
     return {f"{p}_{s}": str(RAW / dataset / "simulate" / f"{p}_{s}.{ext}")
-            for p in processes for s in DATA[dataset]["simulate"]["seeds"]}
+            for p in processes for s in (seeds or DATA[dataset]["simulate"]["seeds"])}
+
+
+def simulation(dataset, process):
+    """The simulation settings of a process of a dataset: the dataset's simulate section or, for the anomaly
+    datasets, the process's own."""
+    return DATA["anomaly"]["processes"][process] if dataset == "anomaly" else DATA[dataset]["simulate"]
+
+
+def simulate_options(wildcards):
+    """The simulate_jets options that only some datasets and processes set."""
+    sim = simulation(wildcards.dataset, wildcards.process)
+    options = [f"--pthat-min-fraction {sim['pthat_min_fraction']}"] if "pthat_min_fraction" in sim else []
+    options += [f"--sqrt-s {' '.join(map(str, sim['sqrt_s']))}"] if "sqrt_s" in sim else []
+    options += [f"--n-particles {DATA['anomaly']['n_nodes']}"] if wildcards.dataset == "anomaly" else []
+    return " ".join(options)
 
 
 def jet_tables():
@@ -120,6 +139,13 @@ def jet_tables():
         tables[dataset] = dict(kind="jets", dataset=dataset, shards=shards, format=fmt, label=None,
                                stratify="label" if dataset == "qg" else None)
     return tables
+
+
+def anomaly_tables():
+    fmt, ext = JET_FORMATS["anomaly"]
+    return {f"anomaly_{p}": dict(kind="jets", dataset="anomaly", format=fmt, label=ANOMALY_DATASETS.index(p),
+                                 shards=simulated("anomaly", [p], ext, sim["seeds"]))
+            for p, sim in DATA["anomaly"]["processes"].items()}
 
 
 def calo_tables():
@@ -143,7 +169,7 @@ def tracking_tables():
             for name, pt_min in trackml["variants"].items()}
 
 
-TABLES = {**jet_tables(), **calo_tables(), **mnist_tables(), **tracking_tables()}
+TABLES = {**jet_tables(), **anomaly_tables(), **calo_tables(), **mnist_tables(), **tracking_tables()}
 
 
 def tables_of(kind):

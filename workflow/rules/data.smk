@@ -40,11 +40,13 @@ rule simulate_jets:
         BENCHMARKS / "simulate_jets" / "{dataset}" / "{process}_{seed}.{ext}.tsv"
     wildcard_constraints:
         dataset="|".join(JET_FORMATS),
-        process="g|q|t|w|z|qcd|top",
+        process="|".join(["g", "q", "t", "w", "z", "qcd", "top", *ANOMALY_PYTHIA]),
         ext="|".join(ext for _, ext in JET_FORMATS.values()),
     params:
         format=lambda w: JET_FORMATS[w.dataset][0],
-        sim=lambda w: DATA[w.dataset]["simulate"],
+        process=lambda w: ANOMALY_PYTHIA[w.process] if w.dataset == "anomaly" else w.process,
+        sim=lambda w: simulation(w.dataset, w.process),
+        options=simulate_options,
     threads: 1
     resources:
         mem_mb=2000,
@@ -54,10 +56,10 @@ rule simulate_jets:
     message:
         "Simulating {params.sim[jets_per_shard]} {wildcards.dataset} {wildcards.process} jets, seed {wildcards.seed}"
     shell:
-        "python -m hepgraph.stages.simulate_jets --process {wildcards.process} --seed {wildcards.seed}"
+        "python -m hepgraph.stages.simulate_jets --process {params.process} --seed {wildcards.seed}"
         " --n-jets {params.sim[jets_per_shard]} --format {params.format} --pt-min {params.sim[pt_min]}"
         " --pt-max {params.sim[pt_max]} --eta-max {params.sim[eta_max]} --jet-r {params.sim[jet_r]}"
-        " --pthat-min-fraction {params.sim[pthat_min_fraction]} --output {output} > {log} 2>&1"
+        " {params.options} --output {output} > {log} 2>&1"
 
 
 rule simulate_tracking:
