@@ -180,7 +180,7 @@ def test_reader_names_the_file_and_the_missing_or_wrong_column(tmp_path):
 
     labels = tmp_path / "labels.parquet"
     pq.write_table(pa.table({"X_jets": nested, "pt": pt, "m0": m0, "y": [0.0, 2.0]}), labels)
-    with pytest.raises(ValueError, match=r"labels\.parquet: column 'y' must hold 1 \(quark\) or 0 \(gluon\)"):
+    with pytest.raises(ValueError, match=r"labels\.parquet: column 'y' must hold the labels 0 and 1"):
         next(read_e2e_parquet(labels))
 
     with pytest.raises(FileNotFoundError, match="nowhere.parquet"):
@@ -196,7 +196,7 @@ def test_prepare_calo_streams_files_into_a_calo_images_table(tmp_path):
     inputs = [str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")]
     direct = read_e2e_arrays(inputs, batch_size=2)
     out = tmp_path / "calo.parquet"
-    prepare_calo.main(["--input", *inputs, "--output", str(out), "--batch-size", "2"])
+    prepare_calo.main(["--input", *inputs, "--quark-label", "1", "--output", str(out), "--batch-size", "2"])
     table = read_arrays(out, "calo_images")
     np.testing.assert_array_equal(table["X_jets"], np.concatenate([a[0], b[0]]))
     np.testing.assert_array_equal(table["y"], np.concatenate([a[3], b[3]]))
@@ -206,12 +206,12 @@ def test_prepare_calo_streams_files_into_a_calo_images_table(tmp_path):
     assert read_meta(out)["sources"] == [{"file": inputs[0], "meta": {"process": "q"}}, {"file": inputs[1], "meta": {}}]
 
 
-def test_simulate_jets_writes_pythia_quark_jet_images_in_the_e2e_layout(tmp_path):
-    from hepgraph.stages import simulate_jets
+def test_simulate_calo_writes_pythia_quark_jet_images_in_the_e2e_layout(tmp_path):
+    from hepgraph.stages import simulate_calo
 
     out = tmp_path / "q.parquet"
-    simulate_jets.main(["--process", "q", "--seed", "3", "--n-jets", "3", "--format", "e2e", "--pt-min", "100",
-                        "--pt-max", "150", "--eta-max", "1.4", "--jet-r", "0.4", "--output", str(out)])
+    simulate_calo.main(["--process", "q", "--seed", "3", "--n-jets", "3", "--pt-min", "100", "--pt-max", "150",
+                        "--eta-max", "1.4", "--jet-r", "0.4", "--output", str(out)])
     jets = read_e2e_arrays([out])
     assert jets["X_jets"].shape == (3, *E2E_SHAPE) and (jets["y"] == 1).all()
     assert ((jets["pt"] >= 100) & (jets["pt"] <= 150)).all()
@@ -237,7 +237,7 @@ def test_damaged_e2e_files_raise_one_error_naming_file_and_fix_and_nothing_is_wr
     corrupt_middle_page(checked, row_group=2)
     with pytest.raises(UnreadableFileError, match=rf"checked\.parquet: the jets from row 4 \(row group 2 of 4\) "
                                                   rf"cannot be read \(OSError: .*CRC.*{fix}"):
-        prepare_calo.main(["--input", str(checked), "--output", str(out), "--batch-size", "2"])
+        prepare_calo.main(["--input", str(checked), "--quark-label", "1", "--output", str(out), "--batch-size", "2"])
 
     real = tmp_path / "cms.parquet"  # like the real CMS files: no page checksums; X_jets pages are zstd-compressed
     pq.write_table(pa.table({"X_jets": pa.array(images.astype(np.float64).tolist()), "pt": pt, "m0": m0,
@@ -245,11 +245,11 @@ def test_damaged_e2e_files_raise_one_error_naming_file_and_fix_and_nothing_is_wr
     corrupt_middle_page(real, row_group=2)
     with pytest.raises(UnreadableFileError, match=rf"cms\.parquet: the jets from row 4 \(row group 2 of 4\) "
                                                   rf"cannot be read .*{fix}"):
-        prepare_calo.main(["--input", str(real), "--output", str(out), "--batch-size", "2"])
+        prepare_calo.main(["--input", str(real), "--quark-label", "1", "--output", str(out), "--batch-size", "2"])
 
     truncated = tmp_path / "truncated.parquet"
     write_e2e_parquet(truncated, images, pt, m0, y)
     truncated.write_bytes(truncated.read_bytes()[:truncated.stat().st_size * 2 // 3])
     with pytest.raises(UnreadableFileError, match=rf"truncated\.parquet: not a readable parquet file .*{fix}"):
-        prepare_calo.main(["--input", str(checked), str(truncated), "--output", str(out)])
+        prepare_calo.main(["--input", str(checked), str(truncated), "--quark-label", "1", "--output", str(out)])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checked.parquet", "cms.parquet", "truncated.parquet"]

@@ -183,3 +183,136 @@ def test_detector_settings_are_checked():
         Detector(ecal_noise=-0.1)
     with pytest.raises(ValueError, match="pass rng"):
         jet_images(*single_particles(22, 5.0, 1), n_pixels=25, detector=Detector())
+
+
+def test_overlay_appends_each_jets_minimum_bias_particles():
+    from hepgraph.data.pileup import overlay
+
+    p4, pdgid, charge = np.ones((3, 2, 4)), np.full((3, 2), 211), np.ones((3, 2))
+    events = [np.full((k, 6), float(k)) for k in (1, 2, 3)]  # events of 1, 2 and 3 particles
+    p4_all, pdgid_all, charge_all = overlay(p4, pdgid, charge, np.array([2, 0, 1]), events)
+    assert p4_all.shape == (3, 2 + 3, 4) and pdgid_all.dtype == pdgid.dtype
+    np.testing.assert_array_equal(p4_all[0, 2:, 0], [1, 2, 2])  # jet 0: events 0 and 1
+    assert not p4_all[1, 2:].any() and (p4_all[2, 2:, 0] == 3).all()  # jet 1: none; jet 2: event 2
+    np.testing.assert_array_equal(charge_all[:, :2], charge)
+    with pytest.raises(ValueError, match=r"sum\(counts\) = 3 minimum-bias events, got 2"):
+        overlay(p4, pdgid, charge, np.array([2, 0, 1]), events[:2])
+
+
+# ------------------------------------------------------------------------------------ E2E files -> calo table
+def test_a_simulated_quark_jet_is_a_quark_in_the_table_with_its_particles(tmp_path):
+    from hepgraph.data.calo import read_e2e_meta, read_e2e_parquet
+    from hepgraph.stages import prepare_calo, simulate_calo
+
+    common = ["--seed", "5", "--n-jets", "3", "--pt-min", "70", "--pt-max", "200", "--eta-max", "1.4"]
+    for process in ("q", "g"):
+        simulate_calo.main(["--process", process, *common, "--output", str(tmp_path / f"{process}.parquet")])
+    inputs = [str(tmp_path / "q.parquet"), str(tmp_path / "g.parquet")]
+
+    # the same jets with pile-up: more tracks in the images (tracks have no noise), the same constituents
+    simulate_calo.main(["--process", "q", *common, "--pileup", "2", "--output", str(tmp_path / "pu.parquet")])
+    clean, piled = next(read_e2e_parquet(inputs[0])), next(read_e2e_parquet(tmp_path / "pu.parquet"))
+    np.testing.assert_array_equal(piled["particles"], clean["particles"])
+    added = piled["X_jets"][:, 0].astype(np.float64) - clean["X_jets"][:, 0]
+    assert (added >= -1e-4).all() and added.sum() > 0
+    assert read_e2e_meta(inputs[0])["quark_label"] == 1
+    out = tmp_path / "calo.parquet"
+    prepare_calo.main(["--input", *inputs, "--quark-label", "1", "--n-nodes", "40", "--output", str(out)])
+    table = read_arrays(out, "calo_images")
+    assert [class_name(y) for y in table["y"]] == ["quark"] * 3 + ["gluon"] * 3
+    meta = read_header(out)["meta"]
+    assert meta["node_features"] == list(PARTICLE_FEATURES) and meta["labels"] == {"1": "quark", "0": "gluon"}
+    assert table["nodes"].shape == (6, 40, 13) and table["mask"].dtype == bool
+
+    raw = next(read_e2e_parquet(inputs[0]))["particles"]  # the quark jets' constituents, pT-descending
+    n_real = (raw[..., 0] > 0).sum(axis=1)
+    np.testing.assert_array_equal(table["mask"][:3].sum(axis=1), np.minimum(n_real, 40))
+    k = n_real.min()
+    pid = raw[:, :k, 3].astype(int)
+    flags = table["nodes"][:3, :k, F["is_charged_hadron"]:]
+    photon, electron, muon = np.abs(pid) == 22, np.abs(pid) == 11, np.abs(pid) == 13
+    np.testing.assert_array_equal(flags[..., 2], photon)
+    np.testing.assert_array_equal(flags[..., 3], electron)
+    np.testing.assert_array_equal(flags[..., 4], muon)
+    np.testing.assert_allclose(table["nodes"][:3, :k, F["log_pt"]], np.log(raw[:, :k, 0]), rtol=1e-5)
+    # the constituents sum to the jet: log(pT / pT_jet) of the leading ones is below 0
+    assert (table["nodes"][:3, 0, F["log_pt_rel"]] < 0).all()
+
+    with pytest.raises(ValueError, match=r"q\.parquet records quark_label 1 but --quark-label is 0"):
+        prepare_calo.main(["--input", *inputs, "--quark-label", "0", "--output", str(tmp_path / "x.parquet")])
+    assert not (tmp_path / "x.parquet").exists()
+
+
+def real_layout_file(path, images: np.ndarray, y: np.ndarray, channels_last: bool = False) -> None:
+    """A file written as the CMS E2E files are: nested lists, no hepgraph provenance, no particles."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    nested = np.moveaxis(images, 1, -1) if channels_last else images
+    n = len(images)
+    pq.write_table(pa.table({"X_jets": pa.array(nested.astype(np.float64).tolist()), "pt": np.full(n, 100.0),
+                             "m0": np.full(n, 10.0), "y": y.astype(np.float64)}), path, row_group_size=2)
+
+
+def test_real_files_labels_follow_the_configured_quark_label(tmp_path):
+    from hepgraph.stages import prepare_calo
+
+    images = np.zeros((4, 3, 125, 125), np.float32)
+    real_layout_file(tmp_path / "cms.parquet", images, np.array([0, 0, 1, 0]))
+    for quark_label, expected in ((0, [QUARK, QUARK, GLUON, QUARK]), (1, [GLUON, GLUON, QUARK, GLUON])):
+        out = tmp_path / f"calo{quark_label}.parquet"
+        prepare_calo.main(["--input", str(tmp_path / "cms.parquet"), "--quark-label", str(quark_label),
+                           "--output", str(out)])
+        table = read_arrays(out, "calo_images")
+        assert table["y"].tolist() == expected and "nodes" not in table
+        assert read_header(out)["meta"]["raw_quark_label"] == quark_label
+
+
+def test_channels_first_round_trip_keeps_each_channel_and_channels_last_is_refused(tmp_path):
+    from hepgraph.stages import prepare_calo
+
+    rng = np.random.default_rng(3)
+    images = np.zeros((3, 3, 125, 125), np.float32)
+    for channel in range(3):  # distinct content per channel: channel c has pixels only in rows 10c..10c+9
+        images[:, channel, 10 * channel:10 * channel + 10] = rng.uniform(1, 2, (3, 10, 125)) * (channel + 1)
+    real_layout_file(tmp_path / "first.parquet", images, np.array([0, 1, 0]))
+    out = tmp_path / "calo.parquet"
+    prepare_calo.main(["--input", str(tmp_path / "first.parquet"), "--quark-label", "0", "--output", str(out)])
+    back = read_arrays(out, "calo_images")["X_jets"]
+    np.testing.assert_array_equal(back, images)
+    for channel in range(3):
+        rows = np.flatnonzero(back[:, channel].any(axis=(0, 2)))
+        assert rows.min() == 10 * channel and rows.max() == 10 * channel + 9
+
+    real_layout_file(tmp_path / "last.parquet", images, np.array([0, 1, 0]), channels_last=True)
+    with pytest.raises(ValueError, match=r"last\.parquet: 'X_jets' must have shape \[3, 125, 125\] per jet "
+                                         r"\(channels first\), but axis 0 has length\(s\) \[125\].*channels-last"):
+        prepare_calo.main(["--input", str(tmp_path / "last.parquet"), "--quark-label", "0",
+                           "--output", str(tmp_path / "x.parquet")])
+    assert not (tmp_path / "x.parquet").exists()
+
+
+def test_streaming_a_file_of_many_row_groups_holds_a_few_jets_in_memory(tmp_path, monkeypatch):
+    import tracemalloc
+
+    from hepgraph.data import tables
+    from hepgraph.data.calo import write_e2e_parquet
+    from hepgraph.stages import prepare_calo
+
+    monkeypatch.setattr(tables, "ROW_GROUP_BYTES", 2**20)  # table row groups of ~5 jets
+    n, jet_bytes = 48, 3 * 125 * 125 * 4  # 187.5 kB per float32 image: 9 MB of images in all
+    rng = np.random.default_rng(0)
+    images = np.zeros((n, 3, 125, 125), np.float32)
+    images[:, :, 60:65, 60:65] = rng.uniform(0, 50, (n, 3, 5, 5))
+    write_e2e_parquet(tmp_path / "big.parquet", images, np.full(n, 100.0), np.full(n, 9.0), np.arange(n) % 2,
+                      row_group_size=4)
+    out = tmp_path / "calo.parquet"
+    tracemalloc.start()
+    prepare_calo.main(["--input", str(tmp_path / "big.parquet"), "--quark-label", "1", "--batch-size", "4",
+                       "--output", str(out)])
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # numpy holds one batch of 4 jets (float32 images after float64 decoding: 12 jets' worth), never the file
+    assert peak < 16 * jet_bytes < n * jet_bytes
+    np.testing.assert_array_equal(read_arrays(out, "calo_images")["X_jets"], images)
+    assert len(list(iter_batches(out, "calo_images", batch_rows=1))) == n

@@ -68,8 +68,7 @@ GPU = 1 if (CLUSTER or LOCAL_GPUS) else 0
 DATA = config["datasets"]
 JETNET_CLASSES = ["g", "q", "t", "w", "z"]  # label of a JetNet class = its index here
 JET_FORMATS = {"jetnet": ("jetnet", "hdf5"), "toptag": ("toptag", "h5"), "qg": ("qg", "npz"),
-               "anomaly": ("jetnet", "hdf5"),
-               "calo": ("e2e", "parquet")}  # simulated datasets: (--format of simulate_jets, file extension)
+               "anomaly": ("jetnet", "hdf5")}  # simulated datasets: (--format of simulate_jets, file extension)
 PROCESSES = {"toptag": ["qcd", "top"], "qg": ["q", "g"], "calo": ["q", "g"]}
 TOPTAG_FILES = ["train.h5", "val.h5", "test.h5"]
 ANOMALY_DATASETS = ["qcd", "top", "qcd_light", "dark", "quark", "gluon", "lepton", "tau"]
@@ -149,10 +148,14 @@ def anomaly_tables():
 
 
 def calo_tables():
+    """The calo table: simulated shards (simulate_calo, y = 1 for quarks) or the user's E2E files, whose quark
+    label datasets.calo.quark_label gives."""
     calo = DATA["calo"]
-    shards = (simulated("calo", PROCESSES["calo"], "parquet") if calo["source"] == "simulate"
+    simulate = calo["source"] == "simulate"  # with source: path, the schema requires quark_label
+    shards = (simulated("calo", PROCESSES["calo"], "parquet") if simulate
               else {Path(f).stem: user_path("calo", f) for f in calo["files"]})
-    return {"calo": dict(kind="calo_images", dataset="calo", shards=shards, stratify="y")}
+    return {"calo": dict(kind="calo_images", dataset="calo", shards=shards, stratify="y",
+                         quark_label=1 if simulate else calo["quark_label"], n_nodes=calo["n_nodes"])}
 
 
 def mnist_tables():

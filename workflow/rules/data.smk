@@ -62,6 +62,37 @@ rule simulate_jets:
         " {params.options} --output {output} > {log} 2>&1"
 
 
+rule simulate_calo:
+    input:
+        code("stages/simulate_calo"),
+    output:
+        RAW / "calo" / "simulate" / "{process}_{seed}.parquet",
+    log:
+        LOGS / "simulate_calo" / "{process}_{seed}.log",
+    benchmark:
+        BENCHMARKS / "simulate_calo" / "{process}_{seed}.tsv"
+    wildcard_constraints:
+        process="q|g",
+    params:
+        sim=DATA["calo"]["simulate"],
+        detector=" ".join(f"--{k.replace('_', '-')} {v}" for k, v in DATA["calo"]["simulate"]["detector"].items()),
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=120,
+    conda:
+        ENV
+    message:
+        "Simulating {params.sim[jets_per_shard]} {wildcards.process} jet images (pile-up {params.sim[pileup]}),"
+        " seed {wildcards.seed}"
+    shell:
+        "python -m hepgraph.stages.simulate_calo --process {wildcards.process} --seed {wildcards.seed}"
+        " --n-jets {params.sim[jets_per_shard]} --pt-min {params.sim[pt_min]} --pt-max {params.sim[pt_max]}"
+        " --eta-max {params.sim[eta_max]} --jet-r {params.sim[jet_r]} --sqrt-s {params.sim[sqrt_s]}"
+        " --pthat-min-fraction {params.sim[pthat_min_fraction]} --pileup {params.sim[pileup]} {params.detector}"
+        " --output {output} > {log} 2>&1"
+
+
 rule simulate_tracking:
     input:
         code("stages/simulate_tracking"),
@@ -133,6 +164,9 @@ rule prepare_calo:
         BENCHMARKS / "prepare_calo" / "{table}" / "{shard}.tsv"
     wildcard_constraints:
         table=tables_of("calo_images"),
+    params:
+        quark_label=lambda w: TABLES[w.table]["quark_label"],
+        n_nodes=lambda w: TABLES[w.table]["n_nodes"],
     threads: 1
     resources:
         mem_mb=8000,
@@ -142,7 +176,8 @@ rule prepare_calo:
     message:
         "Preprocessing calorimeter images {input.raw}"
     shell:
-        "python -m hepgraph.stages.prepare_calo --input {input.raw} --output {output} > {log} 2>&1"
+        "python -m hepgraph.stages.prepare_calo --input {input.raw} --quark-label {params.quark_label}"
+        " --n-nodes {params.n_nodes} --output {output} > {log} 2>&1"
 
 
 rule prepare_mnist:

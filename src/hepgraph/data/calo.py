@@ -220,11 +220,13 @@ def jet_images(p4: np.ndarray, pdgid: np.ndarray, charge: np.ndarray, jet_p4: np
 
 
 def write_e2e_parquet(path: str | Path, images: np.ndarray, pt: np.ndarray, m0: np.ndarray, y: np.ndarray, *,
-                      meta: Mapping[str, Any] | None = None, row_group_size: int = 64) -> None:
+                      particles: np.ndarray | None = None, meta: Mapping[str, Any] | None = None,
+                      row_group_size: int = 64) -> None:
     """Write jets atomically in the real E2E layout: ``X_jets`` list<list<list<double>>> [3, 125, 125], ``pt``,
-    ``m0`` (GeV) and ``y`` (1 = quark, 0 = gluon) doubles, ``row_group_size`` jets per row group (64 jets are
-    ~24 MB before compression). ``meta`` (JSON provenance) goes in the schema metadata under ``hepgraph_e2e``,
-    which other readers ignore.
+    ``m0`` (GeV) and ``y`` doubles (this project's files: 1 = quark, 0 = gluon), ``row_group_size`` jets per row
+    group (64 jets are ~24 MB before compression). ``particles`` float [N, M, 4] (pT, rapidity, phi, pdgid;
+    rows with pT = 0 are padding and are dropped) adds the column ``particles`` list<list<double>> [M_i][4].
+    ``meta`` (JSON provenance) goes in the schema metadata under ``hepgraph_e2e``, which other readers ignore.
     """
     images = np.asarray(images)
     n_jets = len(images)
@@ -236,16 +238,33 @@ def write_e2e_parquet(path: str | Path, images: np.ndarray, pt: np.ndarray, m0: 
     if bad:
         raise ValueError(f"{path}: pt, m0 and y must have shape ({n_jets},) like the images, got {bad}")
     if not np.isin(scalars["y"], (0.0, 1.0)).all():
-        raise ValueError(f"{path}: labels y must be 1 (quark) or 0 (gluon), got {np.unique(scalars['y'])}")
-    schema = pa.schema([("X_jets", pa.list_(pa.list_(pa.list_(pa.float64())))),
-                        *((name, pa.float64()) for name in scalars)],
-                       metadata={META_KEY: json.dumps(dict(meta or {})).encode()})
+        raise ValueError(f"{path}: labels y must be 0 or 1, got {np.unique(scalars['y'])}")
+    fields = [("X_jets", pa.list_(pa.list_(pa.list_(pa.float64())))), *((name, pa.float64()) for name in scalars)]
+    if particles is not None:
+        particles = np.asarray(particles, np.float64)
+        if particles.ndim != 3 or particles.shape[0] != n_jets or particles.shape[2] != 4:
+            raise ValueError(f"{path}: particles must have shape [{n_jets}, M, 4] (pT, rapidity, phi, pdgid), "
+                             f"got {particles.shape}")
+        fields.append((PARTICLES, pa.list_(pa.list_(pa.float64()))))
+    schema = pa.schema(fields, metadata={META_KEY: json.dumps(dict(meta or {})).encode()})
     with atomic_output(path) as tmp, \
             pq.ParquetWriter(tmp, schema, compression="zstd", write_page_checksum=True) as writer:
         for start in range(0, n_jets, row_group_size):
             rows = slice(start, start + row_group_size)
             columns = [_nested_lists(images[rows]), *(pa.array(a[rows]) for a in scalars.values())]
+            if particles is not None:
+                columns.append(_particle_lists(particles[rows]))
             writer.write_table(pa.Table.from_arrays(columns, schema=schema), row_group_size=row_group_size)
+
+
+def _particle_lists(particles: np.ndarray) -> pa.Array:
+    """[B, M, 4] zero-padded particles as a list<list<double>> array of B rows of [M_i][4] (padding dropped)."""
+    real = particles[..., 0] > 0
+    offsets = np.zeros(len(particles) + 1, np.int32)
+    np.cumsum(real.sum(axis=1), out=offsets[1:])
+    rows = pa.ListArray.from_arrays(pa.array(np.arange(0, 4 * offsets[-1] + 1, 4, dtype=np.int32)),
+                                    pa.array(particles[real].reshape(-1)))
+    return pa.ListArray.from_arrays(pa.array(offsets), rows)
 
 
 def _nested_lists(images: np.ndarray) -> pa.Array:
@@ -263,12 +282,20 @@ def read_e2e_meta(path: str | Path) -> dict[str, Any] | None:
     return json.loads(metadata[META_KEY]) if META_KEY in metadata else None
 
 
+def has_particles(path: str | Path) -> bool:
+    """Whether an E2E-layout file carries the ``particles`` column (files simulated here; not the CMS files)."""
+    return PARTICLES in _open(path).schema_arrow.names
+
+
 def read_e2e_parquet(path: str | Path, batch_size: int = 64) -> Iterator[dict[str, np.ndarray]]:
     """Stream an E2E-layout parquet file in batches of up to ``batch_size`` jets.
 
     Yields dicts with ``X_jets`` float32 [B, 3, 125, 125], ``pt`` and ``m0`` float32 [B] (GeV), ``y`` int64 [B]
-    (1 = quark, 0 = gluon). Reads simulated and real CMS files alike (any row-group size); the columns and
-    their types are checked before the first batch, the image shape and labels in every batch.
+    (the file's raw 0/1 labels: map them with ``hepgraph.data.labels.table_labels``) and, for files with a
+    ``particles`` column, ``particles`` float64 [B, M, 4] (pT, rapidity, phi, pdgid), zero-padded to the batch's
+    largest multiplicity. Reads simulated and real CMS files alike (any row-group size); the columns and their
+    types are checked before the first batch, the image shape (channels first: a [125, 125, 3] file is refused,
+    never reshaped) and labels in every batch.
     """
     file = _open(path)
     schema = file.schema_arrow
@@ -290,7 +317,8 @@ def read_e2e_parquet(path: str | Path, batch_size: int = 64) -> Iterator[dict[st
 
 
 def read_e2e_arrays(paths: Sequence[str | Path], batch_size: int = 64) -> dict[str, np.ndarray]:
-    """All jets of the E2E files ``paths`` in order, as :func:`read_e2e_parquet` yields them, concatenated.
+    """All jets of the E2E files ``paths`` in order, as :func:`read_e2e_parquet` yields them (without
+    ``particles``), concatenated.
 
     The files are streamed into arrays allocated once, so memory holds the result (187.5 kB per jet) and one batch.
     """
@@ -302,8 +330,8 @@ def read_e2e_arrays(paths: Sequence[str | Path], batch_size: int = 64) -> dict[s
     for stream in streams:
         for batch in stream:
             stop = start + len(batch["y"])
-            for name, values in batch.items():
-                out[name][start:stop] = values
+            for name, values in out.items():
+                values[start:stop] = batch[name]
             start = stop
     return out
 
@@ -321,7 +349,8 @@ def _open(path: str | Path) -> pq.ParquetFile:
 
 
 def _batches(file: pq.ParquetFile, path: str | Path, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
-    reader = file.iter_batches(batch_size=batch_size, columns=list(E2E_COLUMNS))
+    columns = [*E2E_COLUMNS, *([PARTICLES] if PARTICLES in file.schema_arrow.names else [])]
+    reader = file.iter_batches(batch_size=batch_size, columns=columns)
     group_starts = np.cumsum([0, *(file.metadata.row_group(i).num_rows for i in range(file.num_row_groups))])
     start = 0
     while True:
@@ -341,11 +370,27 @@ def _batches(file: pq.ParquetFile, path: str | Path, batch_size: int) -> Iterato
                 raise ValueError(f"{path}: column {name!r} has {column.null_count} null entries")
         y = scalars["y"].to_numpy(zero_copy_only=False)
         if not np.isin(y, (0, 1)).all():
-            raise ValueError(f"{path}: column 'y' must hold 1 (quark) or 0 (gluon), found {np.unique(y)}")
-        yield {"X_jets": _images(batch.column("X_jets"), path),
+            raise ValueError(f"{path}: column 'y' must hold the labels 0 and 1, found {np.unique(y)}")
+        out = {"X_jets": _images(batch.column("X_jets"), path),
                "pt": scalars["pt"].to_numpy(zero_copy_only=False).astype(np.float32),
                "m0": scalars["m0"].to_numpy(zero_copy_only=False).astype(np.float32),
                "y": y.astype(np.int64)}
+        if PARTICLES in batch.schema.names:
+            out[PARTICLES] = _particles(batch.column(PARTICLES), path)
+        yield out
+
+
+def _particles(column: pa.Array, path: str | Path) -> np.ndarray:
+    """``particles`` column of B rows of [M_i][4] -> float64 [B, max M_i (at least 1), 4], zero-padded."""
+    counts = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+    rows = column.flatten()
+    if column.null_count or rows.null_count or (pc.list_value_length(rows).to_numpy(zero_copy_only=False) != 4).any():
+        raise ValueError(f"{path}: column 'particles' must hold, per jet, lists of 4 numbers (pT, rapidity, phi, "
+                         "pdgid)")
+    values = rows.flatten().to_numpy(zero_copy_only=False).reshape(-1, 4)
+    out = np.zeros((len(column), max(1, int(counts.max(initial=0))), 4))
+    out[np.arange(out.shape[1]) < counts[:, None]] = values
+    return out
 
 
 def _images(column: pa.Array, path: str | Path) -> np.ndarray:
@@ -355,8 +400,9 @@ def _images(column: pa.Array, path: str | Path) -> np.ndarray:
         lengths = pc.list_value_length(values).to_numpy(zero_copy_only=False)
         if values.null_count or (lengths != size).any():
             found = sorted(set(lengths[lengths != size].tolist())) if (lengths != size).any() else "null lists"
-            raise ValueError(f"{path}: 'X_jets' must have shape {list(E2E_SHAPE)} per jet, but axis {depth} has "
-                             f"length(s) {found} instead of {size}")
+            raise ValueError(f"{path}: 'X_jets' must have shape {list(E2E_SHAPE)} per jet (channels first), but "
+                             f"axis {depth} has length(s) {found} instead of {size}; a channels-last file "
+                             "([125, 125, 3]) is not in the E2E layout and is not reshaped")
         values = values.flatten()
     if values.null_count:
         raise ValueError(f"{path}: 'X_jets' has {values.null_count} null pixel values")
