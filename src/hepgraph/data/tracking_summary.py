@@ -45,6 +45,7 @@ def summary_markdown(title: str, parts: Mapping[str, pd.DataFrame], *, pt_min: f
              "|---|---|---|---|---|---|---|"]
     for name, frame in parts.items():
         cells = [f"{frame[c].mean():.1f} [{frame[c].min()}-{frame[c].max()}]" if len(frame) else "-" for c in COUNTS]
-        fraction = frame["noise_hits"].sum() / frame["hits"].sum() if frame["hits"].sum() else 0.0
-        lines.append(f"| {name} | {len(frame)} | {' | '.join(cells)} | {fraction:.3f} |")
+        hits = frame["hits"].sum()
+        fraction = f"{frame['noise_hits'].sum() / hits:.3f}" if hits else "-"
+        lines.append(f"| {name} | {len(frame)} | {' | '.join(cells)} | {fraction} |")
     return "\n".join(lines) + "\n"
