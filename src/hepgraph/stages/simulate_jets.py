@@ -4,8 +4,8 @@
         --pt-min 800 --pt-max 1600 --eta-max 2.5 --jet-r 0.8 --output results/raw/g_3.hdf5
 
 Formats: ``jetnet`` (any process, one class per file), ``toptag`` (processes "top" -> is_signal_new = 1 and
-"qcd" -> 0), ``qg`` (processes "q" -> y = 1 and "g" -> y = 0), ``e2e`` (125x125x3 calorimeter images of
-"q" -> y = 1 and "g" -> y = 0 jets in the CMS E2E parquet layout).
+"qcd" -> 0), ``qg`` (processes "q" -> y = 1 and "g" -> y = 0). Calorimeter images in the CMS E2E layout come
+from ``hepgraph.stages.simulate_calo``.
 """
 
 from __future__ import annotations
@@ -14,16 +14,12 @@ import argparse
 import logging
 import time
 
-import numpy as np
-
-from hepgraph.data.calo import jet_images, write_e2e_parquet
 from hepgraph.data.jet_formats import (FORMATS, JETNET_PARTICLES, jetnet_from_sample, qg_from_sample,
                                        toptag_from_sample, write_jetnet, write_qg, write_toptag)
-from hepgraph.data.kinematics import pt_eta_phi_m
 from hepgraph.data.pythia import PROCESSES, PTHAT_MIN_FRACTION, simulate_jets
 
 log = logging.getLogger("hepgraph.stages.simulate_jets")
-FORMAT_CLASSES = {"toptag": {"top": True, "qcd": False}, "qg": {"q": True, "g": False}, "e2e": {"q": True, "g": False}}
+FORMAT_CLASSES = {"toptag": {"top": True, "qcd": False}, "qg": {"q": True, "g": False}}
 """Processes each two-class format accepts, with their label (True = signal / quark)."""
 
 
@@ -32,7 +28,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--process", required=True, choices=PROCESSES)
     parser.add_argument("--seed", required=True, type=int, help="Pythia seed, 1..900000000")
     parser.add_argument("--n-jets", required=True, type=int)
-    parser.add_argument("--format", required=True, choices=(*FORMATS, "e2e"))
+    parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--pt-min", required=True, type=float, help="jet pT window, GeV")
     parser.add_argument("--pt-max", required=True, type=float, help="jet pT window, GeV")
     parser.add_argument("--eta-max", required=True, type=float, help="jet |eta| cut")
@@ -66,13 +62,8 @@ def main(argv: list[str] | None = None) -> None:
         write_jetnet(args.output, jetnet_from_sample(sample, args.n_particles))
     elif args.format == "toptag":
         write_toptag(args.output, toptag_from_sample(sample, is_signal=classes[args.process]))
-    elif args.format == "qg":
-        write_qg(args.output, qg_from_sample(sample, is_quark=classes[args.process]))
     else:
-        pt, _, _, m0 = pt_eta_phi_m(sample.jet_p4)
-        meta = {"source": "simulate", "generator": "pythia8", **{k: v for k, v in vars(args).items() if k != "output"}}
-        write_e2e_parquet(args.output, jet_images(sample.p4, sample.pdgid, sample.charge, sample.jet_p4), pt, m0,
-                          np.full(len(pt), int(classes[args.process])), meta=meta)
+        write_qg(args.output, qg_from_sample(sample, is_quark=classes[args.process]))
     log.info("wrote %s", args.output)
 
 
