@@ -274,10 +274,14 @@ rule split:
         LOGS / "split" / "{table}.log",
     benchmark:
         BENCHMARKS / "split" / "{table}.tsv"
+    wildcard_constraints:
+        table="|".join(map(re.escape, TABLES)),  # not a table's shards/ (the official files are named as splits)
     params:
         kind=lambda w: TABLES[w.table]["kind"],
         splits=config["splits"],
         stratify=lambda w: f"--stratify {TABLES[w.table]['stratify']}" if TABLES[w.table].get("stratify") else "",
+        input_splits=lambda w: " ".join(["--input-splits", *TABLES[w.table]["input_splits"]])
+        if TABLES[w.table].get("input_splits") else "",
     threads: 1
     resources:
         mem_mb=8000,
@@ -289,7 +293,7 @@ rule split:
     shell:
         "python -m hepgraph.stages.split --kind {params.kind} --inputs {input.shards}"
         " --fractions {params.splits[fractions]} --seed {params.splits[seed]} {params.stratify}"
-        " --train {output.train} --val {output.val} --test {output.test} > {log} 2>&1"
+        " {params.input_splits} --train {output.train} --val {output.val} --test {output.test} > {log} 2>&1"
 
 
 TARGETS += [report_page(GRAPHS / name / "summary.md", "Data", name,

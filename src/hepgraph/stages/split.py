@@ -2,7 +2,8 @@
 
 Rows are assigned to the splits from their global index (shards in the order given) and a seeded permutation
 of all indices; the shards are then read in batches and each row is written to its split in order, so memory
-holds about one row group per table, whatever the size of the dataset.
+holds about one row group per table, whatever the size of the dataset. Shards that already are the splits (the
+official train/val/test files of a published dataset) keep them with ``--input-splits``: nothing is re-drawn.
 """
 
 from __future__ import annotations
@@ -49,25 +50,38 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-rows", type=int, help="rows read at a time (default: ~4 MiB)")
     parser.add_argument("--stratify", metavar="COLUMN", help="keep the proportions of this label column in every split")
+    parser.add_argument("--input-splits", nargs="+", choices=SPLITS, metavar="SPLIT",
+                        help="the split of each input, in order, when the inputs already are the splits (e.g. the "
+                             "top-tagging train.h5, val.h5, test.h5): every row stays in its input's split")
     for name in SPLITS:
         parser.add_argument(f"--{name}", required=True)
     args = parser.parse_args(argv)
+    if args.input_splits and len(args.input_splits) != len(args.inputs):
+        parser.error(f"--input-splits names {len(args.input_splits)} splits for {len(args.inputs)} --inputs: give "
+                     "one per input")
+    if args.input_splits and args.stratify:
+        parser.error("--input-splits keeps the inputs' own splits: drop --stratify")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
-    n = sum(table_rows(path, args.kind) for path in args.inputs)
+    sizes = [table_rows(path, args.kind) for path in args.inputs]
+    n = sum(sizes)
     if n == 0:
         raise ValueError(f"the inputs {args.inputs} hold no rows: rerun the steps that write them")
-    labels = (np.concatenate([read_arrays(path, args.kind, [args.stratify])[args.stratify] for path in args.inputs])
-              if args.stratify else None)
-    assignment = np.empty(n, np.int8)  # split of every row, by global row index
-    for k, index in enumerate(split_indices(n, tuple(args.fractions), args.seed, labels)):
-        assignment[index] = k
+    if args.input_splits:  # split of every row, by global row index
+        assignment = np.repeat([SPLITS.index(name) for name in args.input_splits], sizes).astype(np.int8)
+        how = {"input_splits": args.input_splits}
+    else:
+        labels = (np.concatenate([read_arrays(path, args.kind, [args.stratify])[args.stratify]
+                                  for path in args.inputs]) if args.stratify else None)
+        assignment = np.empty(n, np.int8)
+        for k, index in enumerate(split_indices(n, tuple(args.fractions), args.seed, labels)):
+            assignment[index] = k
+        how = {"fractions": list(args.fractions), "seed": args.seed, "stratify": args.stratify}
     sources = [{"file": path, "meta": read_meta(path)} for path in args.inputs]
     with contextlib.ExitStack() as stack:  # an error before the end leaves none of the three written
-        outs = [stack.enter_context(TableWriter(getattr(args, name), args.kind, {
-            "split": name, "fractions": list(args.fractions), "seed": args.seed, "stratify": args.stratify,
-            "sources": sources}))
-            for name in SPLITS]
+        outs = [stack.enter_context(TableWriter(getattr(args, name), args.kind,
+                                                {"split": name, **how, "sources": sources}))
+                for name in SPLITS]
         start = 0
         for path in args.inputs:
             for batch in iter_batches(path, args.kind, batch_rows=args.batch_rows):
