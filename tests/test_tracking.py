@@ -143,7 +143,13 @@ def test_real_event_counts(real_dir):
     assert {k: v.dtype.name for k, v in arrays.items()} == {
         "hit_id": "int64", "x": "float32", "y": "float32", "z": "float32", "volume_id": "int32",
         "layer_id": "int32", "module_id": "int32", "particle_id": "int64", "particle_pt": "float32",
-        "particle_eta": "float32"}
+        "particle_eta": "float32", "hit_order": "int32", "particle_q": "int32", "particle_vx": "float32",
+        "particle_vy": "float32", "particle_vz": "float32"}
+    assert (arrays["hit_order"][arrays["particle_id"] == 0] == -1).all()
+    # every particle's hits are ranked 0, 1, ..., n - 1
+    signal = pd.DataFrame({"pid": arrays["particle_id"], "order": arrays["hit_order"]})[arrays["particle_id"] != 0]
+    for _, order in signal.groupby("pid")["order"]:
+        assert sorted(order) == list(range(len(order)))
     high = event_arrays(**event, pt_min=1.0)
     assert 0 < len(high["hit_id"]) < 5527 and (high["particle_pt"] > 1.0).all() and (high["particle_id"] != 0).all()
 
@@ -194,8 +200,9 @@ def _tiny_event() -> dict[str, pd.DataFrame]:
     hits = pd.DataFrame({"hit_id": [5, 1, 2, 3, 4], "x": [1.0, 2, 3, 4, 5], "y": [0.5] * 5, "z": [-1.0] * 5,
                          "volume_id": [8] * 5, "layer_id": [2, 2, 4, 4, 6], "module_id": [1, 2, 3, 4, 5]})
     truth = pd.DataFrame({"hit_id": [1, 2, 3, 4, 5], "particle_id": [11, 22, 11, 0, 22], "tx": 0.0, "ty": 0.0,
-                          "tz": 0.0, "tpx": 0.0, "tpy": 0.0, "tpz": 0.0, "weight": 0.0})
-    particles = pd.DataFrame({"particle_id": [11, 22], "particle_type": [13, -13], "vx": 0.0, "vy": 0.0, "vz": 0.0,
+                          "tz": [13.0, -9.0, 11.0, 0.0, -3.0], "tpx": 0.0, "tpy": 0.0, "tpz": 0.0, "weight": 0.0})
+    particles = pd.DataFrame({"particle_id": [11, 22], "particle_type": [13, -13], "vx": 0.0, "vy": 0.0,
+                              "vz": [10.0, -5.0],
                               "px": [0.0, 0.3], "py": [2.0, -0.4], "pz": [2 * np.sinh(0.5), 0.0], "q": [1, -1],
                               "nhits": [2, 2]})
     return {"hits": hits, "truth": truth, "particles": particles}
@@ -209,6 +216,10 @@ def test_pt_min_filter_on_a_hand_made_event():
     np.testing.assert_allclose(every["particle_pt"], [2.0, 0.5, 2.0, 0.0, 0.5], rtol=1e-6)
     np.testing.assert_allclose(every["particle_eta"], [0.5, 0.0, 0.5, 0.0, 0.0], atol=1e-6)
     np.testing.assert_allclose(every["x"], [2.0, 3, 4, 5, 1])
+    # hit 1 is 3 mm, hit 3 1 mm from particle 11's vertex; hit 5 2 mm, hit 2 4 mm from particle 22's
+    assert every["hit_order"].tolist() == [1, 1, 0, -1, 0]
+    assert every["particle_q"].tolist() == [1, -1, 1, 0, -1]
+    np.testing.assert_allclose(every["particle_vz"], [10.0, -5.0, 10.0, 0.0, -5.0])
     high = event_arrays(**event, pt_min=1.0)
     assert high["hit_id"].tolist() == [1, 3] and high["layer_id"].tolist() == [2, 4]
     assert len(event_arrays(**event, pt_min=0.4)["hit_id"]) == 4  # noise goes with any pt_min > 0

@@ -14,7 +14,9 @@ calo_images        X_jets float32 [N, 3, 125, 125] (track pT, ECAL, HCAL), pt, m
                    optional, together: nodes float32 [N, n, F] (names in meta ``node_features``), mask bool [N, n]
 tracking_events    event_id int64 [E]; per event, lists over hits: hit_id int64, x, y, z float32 (mm),
                    volume_id, layer_id, module_id int32, particle_id int64 (0 = noise),
-                   particle_pt float32 (GeV, 0 for noise), particle_eta float32
+                   particle_pt float32 (GeV, 0 for noise), particle_eta float32; optional (prepare_tracking writes them):
+                   hit_order int32 (the hit's rank along its particle, from 0; -1 for noise), particle_q int32
+                   (e), particle_vx, particle_vy, particle_vz float32 (production vertex, mm; 0 for noise)
 =================  =====================================================================================
 
 Labels of quark/gluon tables (``y`` of calo_images, ``label`` of the ``qg`` jets table) are 1 = quark and
@@ -78,6 +80,9 @@ _HITS = {name: Column(dtype, ragged=True) for name, dtype in [
     ("hit_id", "int64"), ("x", "float32"), ("y", "float32"), ("z", "float32"),
     ("volume_id", "int32"), ("layer_id", "int32"), ("module_id", "int32"),
     ("particle_id", "int64"), ("particle_pt", "float32"), ("particle_eta", "float32")]}
+_HITS.update({name: Column(dtype, ragged=True, optional=True) for name, dtype in [
+    ("hit_order", "int32"), ("particle_q", "int32"), ("particle_vx", "float32"), ("particle_vy", "float32"),
+    ("particle_vz", "float32")]})
 
 SCHEMAS: dict[str, dict[str, Column]] = {
     "jets": {"nodes": Column("float32", 2), "mask": Column("bool", 1), "label": Column("int64"),

@@ -153,30 +153,47 @@ def event_arrays(hits: pd.DataFrame, truth: pd.DataFrame, particles: pd.DataFram
     """One event's hits as the per-event arrays of a ``tracking_events`` table, sorted by ``hit_id``.
 
     Returns ``hit_id`` int64, ``x, y, z`` float32 (mm), ``volume_id, layer_id, module_id`` int32, ``particle_id``
-    int64 (0 = noise), ``particle_pt`` float32 (GeV, 0 for noise) and ``particle_eta`` float32 (0 for noise), all
-    [n_hits]. With ``pt_min`` > 0 only hits of particles with pT > ``pt_min`` are kept (noise is dropped).
+    int64 (0 = noise), ``particle_pt`` float32 (GeV, 0 for noise), ``particle_eta`` float32 (0 for noise),
+    ``hit_order`` int32 (rank of the hit along its particle by the distance of its true position from the
+    particle's production vertex, from 0; -1 for noise), ``particle_q`` int32 (e) and ``particle_vx, particle_vy,
+    particle_vz`` float32 (production vertex, mm), all [n_hits] (particle quantities 0 for noise). With ``pt_min``
+    > 0 only hits of particles with pT > ``pt_min`` are kept (noise is dropped).
     """
     if pt_min < 0:
         raise ValueError(f"pt_min must be >= 0 GeV, got {pt_min}")
     hits = _check_columns(hits, "hits", "hits table")
     truth = _check_columns(truth, "truth", "truth table")
     particles = _check_columns(particles, "particles", "particles table")
-    merged = hits.merge(truth[["hit_id", "particle_id"]], on="hit_id", how="inner", validate="one_to_one")
+    merged = hits.merge(truth[["hit_id", "particle_id", "tx", "ty", "tz"]], on="hit_id", how="inner",
+                        validate="one_to_one")
     if len(merged) != len(hits) or len(merged) != len(truth):
         raise ValueError(f"hits ({len(hits)}) and truth ({len(truth)}) tables do not list the same hit_ids "
                          f"({len(merged)} in common)")
     p = particles[["px", "py", "pz"]].to_numpy()
     pt, eta, _, _ = pt_eta_phi_m(np.column_stack([np.linalg.norm(p, axis=1), p]))
-    kinematics = pd.DataFrame({"particle_id": particles["particle_id"], "particle_pt": pt, "particle_eta": eta})
+    kinematics = pd.DataFrame({"particle_id": particles["particle_id"], "particle_pt": pt, "particle_eta": eta,
+                               "particle_q": particles["q"], "particle_vx": particles["vx"],
+                               "particle_vy": particles["vy"], "particle_vz": particles["vz"]})
     merged = merged.merge(kinematics, on="particle_id", how="left", validate="many_to_one")
     unknown = merged["particle_pt"].isna() & (merged["particle_id"] != 0)
     if unknown.any():
         raise ValueError(f"truth table refers to particle_id(s) {sorted(set(merged.loc[unknown, 'particle_id']))[:5]} "
                          "that are not in the particles table")
-    merged = merged.fillna({"particle_pt": 0.0, "particle_eta": 0.0}).sort_values("hit_id")
+    merged = merged.fillna({name: 0 for name in kinematics.columns[1:]})
+    distance = np.linalg.norm(merged[["tx", "ty", "tz"]].to_numpy()
+                              - merged[["particle_vx", "particle_vy", "particle_vz"]].to_numpy(), axis=1)
+    sort = np.lexsort((distance, merged["particle_id"].to_numpy()))
+    pid = merged["particle_id"].to_numpy()[sort]
+    start = np.searchsorted(pid, pid)  # first position of each particle in the sorted hits
+    rank = np.empty(len(sort), np.int64)
+    rank[sort] = np.arange(len(sort)) - start
+    merged["hit_order"] = np.where(merged["particle_id"] == 0, -1, rank)
+    merged = merged.sort_values("hit_id")
     if pt_min > 0:
         merged = merged[merged["particle_pt"] > pt_min]
     dtypes: Mapping[str, str] = {"hit_id": "int64", "x": "float32", "y": "float32", "z": "float32",
                                  "volume_id": "int32", "layer_id": "int32", "module_id": "int32",
-                                 "particle_id": "int64", "particle_pt": "float32", "particle_eta": "float32"}
+                                 "particle_id": "int64", "particle_pt": "float32", "particle_eta": "float32",
+                                 "hit_order": "int32", "particle_q": "int32", "particle_vx": "float32",
+                                 "particle_vy": "float32", "particle_vz": "float32"}
     return {name: merged[name].to_numpy(dtype) for name, dtype in dtypes.items()}
