@@ -19,6 +19,8 @@ include: "workflow/rules/gan_runs.smk"
 include: "workflow/rules/gan.smk"
 include: "workflow/rules/anomaly_runs.smk"
 include: "workflow/rules/anomaly.smk"
+include: "workflow/rules/hgnn_runs.smk"
+include: "workflow/rules/hgnn.smk"
 include: "workflow/rules/pid_runs.smk"
 include: "workflow/rules/pid.smk"
 include: "workflow/rules/report.smk"  # last: it renders the summaries every family registered

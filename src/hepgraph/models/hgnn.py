@@ -1,0 +1,395 @@
+"""Track-finding GNNs of Liu et al. 2023, "Hierarchical Graph Neural Networks for Particle Track Reconstruction".
+
+Every model reads an event's hits (features ``x`` [N, F]) and its constructed graph (``edge_index`` [2, E], each
+undirected edge once; edges start from their hits' states and feature differences x_j - x_i), encodes them with an
+interaction network (Battaglia et al. 2016: residual edge updates
+e_ij <- e_ij + phi_e(e_ij, h_i, h_j), then node updates h_i <- h_i + phi_n(h_i, sum of e over i's edges)), and
+builds track candidates, one label per hit (-1: no track):
+
+- ``ec``: edge classifier; edges scoring above ``edge_cut`` are kept, connected components are the tracks.
+- ``emb_in``: L2-normalised node embeddings trained with a hinge loss; HDBSCAN clusters are the tracks.
+- ``emb_hgnn``: the flat IN's normalised embeddings n_i score each edge by s_ij = atanh(n_i . n_j); a two-component
+  Gaussian mixture of the scores sets the cut (where ln p_in - ln p_out = ``gmm_r``); connected components of the
+  edges above it with >= ``min_supernode_hits`` hits become supernodes X_a = normalise(mean n_i). Each hit is linked
+  to its ``k_bipartite`` nearest supernodes (weights softmax of BatchNorm(n_i . X_a), i.e. f = exp), each supernode
+  to its ``k_super`` nearest (symmetrised; weights sigmoid(BatchNorm(X_a . X_b)), normalised), and
+  ``hier_layers`` rounds of hierarchical message passing update supernodes, superedges, nodes and edges in turn.
+  Its final node embeddings are clustered by HDBSCAN as for ``emb_in``.
+- ``bc_hgnn``: the same hierarchy, ending in a bipartite classifier that scores each (hit, supernode) edge; a hit
+  joins its best supernode if that scores above ``edge_cut``. It trains with the bipartite matching loss (each
+  supernode matched to at most one particle by a minimum-weight full bipartite matching of the BCE it would save,
+  then BCE against the matched targets) plus a squared-hinge "training wheel" loss on the intermediate embeddings
+  whose weight falls linearly from 1 to 0 over the first ``wheel_epochs`` epochs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
+from sklearn.cluster import HDBSCAN
+from sklearn.mixture import GaussianMixture
+from torch import Tensor, nn
+from torch_geometric.data import Data
+
+from hepgraph.models.metric_learning import edge_truth, hinge_loss, mlp
+
+MODELS = ("ec", "emb_in", "emb_hgnn", "bc_hgnn")
+
+
+@dataclass(frozen=True)
+class HGNNConfig:
+    """Settings of the four models (those of the hierarchy are ignored by ``ec`` and ``emb_in``)."""
+
+    in_features: int = 3
+    hidden: int = 64
+    layers: int = 4               # flat interaction-network iterations
+    hier_layers: int = 2          # hierarchical message-passing iterations
+    dim: int = 12                 # embedding dimension (unit sphere S^(dim-1))
+    margin: float = 0.5           # hinge margin on embedding distances
+    random_pairs: int = 2         # random pairs per hit added to the embedding losses
+    edge_cut: float = 0.5         # ec: edge score cut; bc_hgnn: assignment score cut
+    gmm_r: float = 0.0            # clustering granularity r of the Gaussian-mixture cut
+    min_supernode_hits: int = 3
+    k_bipartite: int = 8          # supernodes per hit
+    k_super: int = 8              # neighbours per supernode
+    min_cluster_size: int = 3     # HDBSCAN
+    wheel_epochs: int = 10        # training-wheel loss fades out over these epochs
+    lr: float = 1e-3
+
+
+class InteractionNetwork(nn.Module):
+    """``layers`` residual edge and node updates of node states h [N, H] and edge states e [E, H]."""
+
+    def __init__(self, hidden: int, layers: int) -> None:
+        super().__init__()
+        self.edge_nets = nn.ModuleList(mlp([3 * hidden, hidden, hidden]) for _ in range(layers))
+        self.node_nets = nn.ModuleList(mlp([2 * hidden, hidden, hidden]) for _ in range(layers))
+
+    def forward(self, h: Tensor, e: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
+        i, j = edge_index
+        for edge_net, node_net in zip(self.edge_nets, self.node_nets):
+            e = e + edge_net(torch.cat([e, h[i], h[j]], dim=1))
+            h = h + node_net(torch.cat([h, incident_sum(e, edge_index, len(h))], dim=1))
+        return h, e
+
+
+def edge_offsets(x: Tensor, edge_index: Tensor) -> Tensor:
+    """[E, F]: x_j - x_i of each edge's scaled hit features (r, phi, z), the phi difference wrapped into [-1, 1)."""
+    d = x[edge_index[1]] - x[edge_index[0]]
+    return torch.cat([d[:, :1], torch.remainder(d[:, 1:2] + 1, 2) - 1, d[:, 2:]], dim=1)
+
+
+def incident_sum(e: Tensor, edge_index: Tensor, n: int) -> Tensor:
+    """[n, H]: the sum of the edge states e [E, H] over the (undirected) edges of each node."""
+    out = e.new_zeros(n, e.shape[1])
+    return out.index_add(0, edge_index[0], e).index_add(0, edge_index[1], e)
+
+
+@dataclass
+class Hierarchy:
+    """An event's supernodes and the graphs linking them: ``cluster`` [N] (supernode of each hit, -1: none),
+    ``centres`` X [K, D], bipartite edges (``bip_hit``, ``bip_sn``, ``bip_w``) [B] and super edges (``sup_src``,
+    ``sup_dst``, ``sup_w``) [S]."""
+
+    cluster: Tensor
+    centres: Tensor
+    bip_hit: Tensor
+    bip_sn: Tensor
+    bip_w: Tensor
+    sup_src: Tensor
+    sup_dst: Tensor
+    sup_w: Tensor
+
+
+def gmm_cut(scores: np.ndarray, r: float = 0.0, max_samples: int = 20000, seed: int = 0) -> float:
+    """The score where ln p_in(s) - ln p_out(s) = ``r`` for a two-component Gaussian mixture of ``scores`` (p_in the
+    component of higher mean; densities weighted by the mixture weights), searched between the two means."""
+    scores = np.asarray(scores, np.float64).reshape(-1, 1)
+    if len(scores) > max_samples:
+        scores = np.random.default_rng(seed).choice(scores, max_samples, replace=False)
+    if len(scores) < 2 or np.ptp(scores) == 0:
+        return float(scores.mean()) if len(scores) else 0.0
+    gmm = GaussianMixture(2, random_state=seed).fit(scores)
+    low, high = np.sort(gmm.means_.ravel())
+    grid = np.linspace(low, high, 1001).reshape(-1, 1)
+    log_p = np.log(gmm.predict_proba(grid) + 1e-300)  # ln of weighted densities up to a common term
+    inner = int(np.argmax(gmm.means_.ravel()))
+    diff = log_p[:, inner] - log_p[:, 1 - inner]
+    above = np.nonzero(diff >= r)[0]
+    return float(grid[above[0], 0] if len(above) else (low + high) / 2)
+
+
+def component_labels(n: int, edges: Tensor, min_size: int) -> np.ndarray:
+    """int64 [n]: the connected component of each of n nodes joined by ``edges`` [2, E], numbered 0.. in order of
+    first hit, or -1 for components of fewer than ``min_size`` nodes."""
+    edges = edges.cpu().numpy()
+    graph = sp.coo_matrix((np.ones(edges.shape[1]), (edges[0], edges[1])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    _, first, inverse, counts = np.unique(labels, return_index=True, return_inverse=True, return_counts=True)
+    keep = counts >= min_size
+    order = np.argsort(first[keep])  # number components by their first node, for stable labels
+    new = np.full(len(counts), -1)
+    new[np.nonzero(keep)[0][order]] = np.arange(keep.sum())
+    return new[inverse]
+
+
+def knn_dot(query: Tensor, keys: Tensor, k: int, block: int = 8192) -> Tensor:
+    """int64 [Q, k]: indices of the ``k`` keys [K, D] with the largest dot product with each query [Q, D]
+    (blocks of ``block`` queries, so memory stays at block x K)."""
+    k = min(k, len(keys))
+    with torch.no_grad():
+        return torch.cat([(query[a:a + block] @ keys.T).topk(k, dim=1).indices
+                          for a in range(0, len(query), block)]) if len(query) else query.new_zeros(0, k).long()
+
+
+def scatter_mean(values: Tensor, index: Tensor, n: int) -> Tensor:
+    """[n, H]: the mean of values [M, H] over rows with the same ``index`` [M] (0 where none)."""
+    total = values.new_zeros(n, values.shape[1]).index_add(0, index, values)
+    count = values.new_zeros(n).index_add(0, index, torch.ones_like(index, dtype=values.dtype))
+    return total / count.clamp_min(1).unsqueeze(1)
+
+
+def batch_norm(norm: nn.BatchNorm1d, values: Tensor) -> Tensor:
+    """``norm`` applied to values [M] (training mode needs M > 1: fewer pass through unchanged)."""
+    if norm.training and len(values) < 2:
+        return values
+    return norm(values.unsqueeze(1)).squeeze(1)
+
+
+def group_normalise(w: Tensor, index: Tensor, n: int) -> Tensor:
+    """w [M] divided by the sum of w over rows with the same ``index`` [M]."""
+    return w / w.new_zeros(n).index_add(0, index, w)[index].clamp_min(1e-12)
+
+
+class HierarchicalLayer(nn.Module):
+    """One round of hierarchical message passing (supernode, superedge, node, then edge update, all residual)."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.supernode, self.superedge = mlp([3 * hidden, hidden, hidden]), mlp([3 * hidden, hidden, hidden])
+        self.node, self.edge = mlp([3 * hidden, hidden, hidden]), mlp([3 * hidden, hidden, hidden])
+
+    def forward(self, h: Tensor, e: Tensor, s: Tensor, es: Tensor, edge_index: Tensor,
+                hier: Hierarchy) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        k = len(s)
+        w_b, w_s = hier.bip_w.unsqueeze(1), hier.sup_w.unsqueeze(1)
+        from_hits = s.new_zeros(k, s.shape[1]).index_add(0, hier.bip_sn, w_b * h[hier.bip_hit])
+        from_super = s.new_zeros(k, s.shape[1]).index_add(0, hier.sup_src, w_s * es)
+        s = s + self.supernode(torch.cat([s, from_hits, from_super], dim=1))
+        es = es + self.superedge(torch.cat([es, s[hier.sup_src], s[hier.sup_dst]], dim=1))
+        from_sn = h.new_zeros(h.shape).index_add(0, hier.bip_hit, w_b * s[hier.bip_sn])
+        h = h + self.node(torch.cat([h, from_sn, incident_sum(e, edge_index, len(h))], dim=1))
+        e = e + self.edge(torch.cat([e, h[edge_index[0]], h[edge_index[1]]], dim=1))
+        return h, e, s, es
+
+
+class TrackingGNN(nn.Module):
+    """One of :data:`MODELS`. ``forward(x, edge_index)`` returns a dict of tensors:
+    ``edge_logits`` [E] (ec), ``embedding`` [N, dim] (emb_in, emb_hgnn: unit vectors), ``flat_embedding`` [N, dim]
+    and ``hierarchy`` (hierarchical models), ``bip_logits`` [B] (bc_hgnn)."""
+
+    def __init__(self, kind: str, config: HGNNConfig) -> None:
+        super().__init__()
+        if kind not in MODELS:
+            raise ValueError(f"unknown tracking model {kind!r}; models: {', '.join(MODELS)}")
+        self.kind, self.config = kind, config
+        hidden = config.hidden
+        self.node_encoder = mlp([config.in_features, hidden, hidden], last_activation=True)
+        self.edge_encoder = mlp([2 * hidden + config.in_features, hidden, hidden], last_activation=True)
+        self.flat = InteractionNetwork(hidden, config.layers)
+        self.hierarchical = kind in ("emb_hgnn", "bc_hgnn")
+        if kind == "ec":
+            self.head = mlp([hidden, hidden, 1])
+        elif kind == "emb_in" or self.hierarchical:
+            self.head = mlp([hidden, hidden, config.dim])
+        if self.hierarchical:
+            self.bip_norm, self.sup_norm = nn.BatchNorm1d(1), nn.BatchNorm1d(1)
+            self.superedge_encoder = mlp([2 * hidden, hidden, hidden], last_activation=True)
+            self.layers = nn.ModuleList(HierarchicalLayer(hidden) for _ in range(config.hier_layers))
+            self.out = (mlp([hidden, hidden, config.dim]) if kind == "emb_hgnn" else mlp([2 * hidden, hidden, 1]))
+        self.register_buffer("epochs_done", torch.zeros((), dtype=torch.long))  # for the training-wheel schedule
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> dict[str, Tensor | Hierarchy]:
+        h = self.node_encoder(x)
+        e = self.edge_encoder(torch.cat([h[edge_index[0]], h[edge_index[1]], edge_offsets(x, edge_index)], dim=1))
+        h, e = self.flat(h, e, edge_index)
+        if self.kind == "ec":
+            return {"edge_logits": self.head(e).squeeze(1)}
+        embedding = F.normalize(self.head(h), dim=1)
+        if not self.hierarchical:
+            return {"embedding": embedding}
+        hier = self.hierarchy(embedding, edge_index)
+        s = scatter_mean(h[hier.cluster >= 0], hier.cluster[hier.cluster >= 0], len(hier.centres))
+        es = self.superedge_encoder(torch.cat([s[hier.sup_src], s[hier.sup_dst]], dim=1))
+        for layer in self.layers:
+            h, e, s, es = layer(h, e, s, es, edge_index, hier)
+        out = {"flat_embedding": embedding, "hierarchy": hier}
+        if self.kind == "emb_hgnn":
+            out["embedding"] = F.normalize(self.out(h), dim=1)
+        else:
+            out["bip_logits"] = self.out(torch.cat([h[hier.bip_hit], s[hier.bip_sn]], dim=1)).squeeze(1)
+        return out
+
+    def hierarchy(self, n: Tensor, edge_index: Tensor) -> Hierarchy:
+        """Supernodes and the bipartite and super graphs from unit embeddings n [N, D] (module docstring)."""
+        cfg, dev = self.config, n.device
+        with torch.no_grad():
+            cos = (n[edge_index[0]] * n[edge_index[1]]).sum(1).clamp(-1 + 1e-6, 1 - 1e-6)
+            scores = torch.atanh(cos)
+            cut = gmm_cut(scores.cpu().numpy(), cfg.gmm_r)
+            kept = edge_index[:, scores > cut]
+        cluster = torch.from_numpy(component_labels(len(n), kept, cfg.min_supernode_hits)).to(dev)
+        k = int(cluster.max()) + 1 if len(cluster) else 0
+        if k == 0:
+            empty, none = n.new_zeros(0), torch.zeros(0, dtype=torch.long, device=dev)
+            return Hierarchy(cluster, n.new_zeros(0, n.shape[1]), none, none, empty, none, none, empty)
+        members = cluster >= 0
+        centres = F.normalize(scatter_mean(n[members], cluster[members], k), dim=1)
+        nearest = knn_dot(n, centres, cfg.k_bipartite)
+        bip_hit = torch.arange(len(n), device=dev).repeat_interleave(nearest.shape[1])
+        bip_sn = nearest.reshape(-1)
+        dots = batch_norm(self.bip_norm, (n[bip_hit] * centres[bip_sn]).sum(1))
+        bip_w = torch.softmax(dots.view(len(n), -1), dim=1).reshape(-1)  # f = exp, normalised over each hit's k
+        near = knn_dot(centres, centres, cfg.k_super + 1)
+        src = torch.arange(k, device=dev).repeat_interleave(near.shape[1])
+        pairs = torch.stack([src, near.reshape(-1)])
+        pairs = pairs[:, pairs[0] != pairs[1]]
+        pairs = torch.unique(torch.cat([pairs, pairs.flip(0)], dim=1), dim=1)  # symmetrised
+        sim = batch_norm(self.sup_norm, (centres[pairs[0]] * centres[pairs[1]]).sum(1))
+        sup_w = group_normalise(torch.sigmoid(sim), pairs[0], k)
+        return Hierarchy(cluster, centres, bip_hit, bip_sn, bip_w, pairs[0], pairs[1], sup_w)
+
+    @torch.no_grad()
+    def tracks(self, x: Tensor, edge_index: Tensor) -> np.ndarray:
+        """int64 [N]: the track candidate of each hit (-1: none) built from this model's output."""
+        out = self(x, edge_index)
+        cfg = self.config
+        if self.kind == "ec":
+            keep = torch.sigmoid(out["edge_logits"]) > cfg.edge_cut
+            return component_labels(len(x), edge_index[:, keep], 2)
+        if self.kind == "bc_hgnn":
+            return best_assignment(out["bip_logits"], out["hierarchy"], len(x), cfg.edge_cut)
+        return cluster_embeddings(out["embedding"], cfg.min_cluster_size)
+
+
+def best_assignment(logits: Tensor, hier: Hierarchy, n: int, cut: float) -> np.ndarray:
+    """int64 [n]: each hit's highest-scoring supernode if its score (sigmoid) exceeds ``cut``, else -1."""
+    labels = np.full(n, -1, dtype=np.int64)
+    if len(logits) == 0:
+        return labels
+    prob = torch.sigmoid(logits).view(n, -1)
+    best, arg = prob.max(dim=1)
+    sn = hier.bip_sn.view(n, -1).gather(1, arg.unsqueeze(1)).squeeze(1)
+    labels[(best > cut).cpu().numpy()] = sn[best > cut].cpu().numpy()
+    return labels
+
+
+def cluster_embeddings(embedding: Tensor, min_cluster_size: int) -> np.ndarray:
+    """int64 [N]: HDBSCAN cluster of each embedded hit (-1: noise)."""
+    points = embedding.detach().cpu().numpy().astype(np.float64)
+    if len(points) < max(min_cluster_size, 2):
+        return np.full(len(points), -1, dtype=np.int64)
+    return HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(points).astype(np.int64)
+
+
+def matched_particles(logits: Tensor, bip_hit: Tensor, bip_sn: Tensor, pid: Tensor, k: int) -> Tensor:
+    """int64 [k]: the particle matched to each of k supernodes (0: none) by the bipartite matching loss.
+
+    Assigning particle p to supernode a changes the BCE of its edges (i, a) by sum over hits i of p of
+    [BCE(l_ia, 1) - BCE(l_ia, 0)]; each supernode takes at most one particle and each particle at most one
+    supernode, so that the total change is smallest (a minimum-weight full bipartite matching in which every supernode
+    may instead match its own "no particle" node at no change)."""
+    with torch.no_grad():
+        delta = (F.softplus(-logits) - F.softplus(logits)).double().cpu().numpy()
+        hit_pid = pid[bip_hit].cpu().numpy()
+        real = hit_pid != 0
+        particles, row = np.unique(hit_pid[real], return_inverse=True)
+        cost = sp.coo_matrix((delta[real], (row, bip_sn.cpu().numpy()[real])), shape=(len(particles), k)).tocsr()
+        cost.sum_duplicates()
+        shift = 1.0 - min(cost.data.min(initial=0.0), 0.0)  # every weight > 0; a full matching has k edges
+        dummy = sp.identity(k, format="csr") * shift
+        cost.data += shift
+        rows, cols = min_weight_full_bipartite_matching(sp.vstack([cost, dummy]).tocsr())
+        match = np.zeros(k, dtype=np.int64)
+        real_rows = rows < len(particles)
+        match[cols[real_rows]] = particles[rows[real_rows]]
+    return torch.from_numpy(match).to(pid.device)
+
+
+def bipartite_matching_loss(logits: Tensor, hier: Hierarchy, pid: Tensor) -> Tensor:
+    """Mean BCE of the bipartite edge logits [B] against targets "the hit's particle is its supernode's match"."""
+    match = matched_particles(logits, hier.bip_hit, hier.bip_sn, pid, len(hier.centres))
+    target = (pid[hier.bip_hit] == match[hier.bip_sn]) & (pid[hier.bip_hit] != 0)
+    return F.binary_cross_entropy_with_logits(logits, target.float())
+
+
+def embedding_pairs(event: Data, random_pairs: int) -> Tensor:
+    """[2, P]: the event's graph edges, true edges and ``random_pairs`` random pairs per hit."""
+    n = event.num_nodes
+    rand = torch.randint(n, (2, n * random_pairs), device=event.x.device)
+    return torch.cat([event.edge_index, event.true_index, rand], dim=1)
+
+
+def wheel_weight(epochs_done: int, wheel_epochs: int) -> float:
+    """Training-wheel weight in an epoch after ``epochs_done`` epochs: 1 - epochs_done / wheel_epochs, at least 0."""
+    return max(0.0, 1.0 - epochs_done / wheel_epochs) if wheel_epochs > 0 else 0.0
+
+
+class TrackingTask:
+    """A :data:`MODELS` model for :func:`hepgraph.train.loop.fit`; batches are single events with ``edge_index``.
+
+    ``validate`` builds the tracks of ``val_events`` and returns ``score(events, labels)``'s metrics."""
+
+    def __init__(self, kind: str, config: HGNNConfig, device: torch.device, val_events: list[Data],
+                 score: Callable[[list[Data], list[np.ndarray]], Mapping[str, float]],
+                 steps_per_epoch: int) -> None:
+        self.config, self.device, self.val_events, self.score = config, device, val_events, score
+        self.model = TrackingGNN(kind, config).to(device)
+        self.models = {kind: self.model}
+        self.optimizers = {kind: torch.optim.AdamW(self.model.parameters(), lr=config.lr)}
+        self.steps_per_epoch, self.steps = steps_per_epoch, 0
+
+    def loss(self, event: Data) -> dict[str, Tensor]:
+        cfg, model = self.config, self.model
+        out = model(event.x, event.edge_index)
+        if model.kind == "ec":
+            return {"bce": F.binary_cross_entropy_with_logits(
+                out["edge_logits"], edge_truth(event.edge_index, event.pid).float())}
+        losses = {}
+        if "embedding" in out:
+            pairs = embedding_pairs(event, cfg.random_pairs)
+            emb = out["embedding"]
+            losses["hinge"] = hinge_loss(emb[pairs[0]], emb[pairs[1]], edge_truth(pairs, event.pid), cfg.margin)
+        if model.hierarchical:
+            weight = wheel_weight(int(model.epochs_done), cfg.wheel_epochs)
+            pairs = embedding_pairs(event, cfg.random_pairs)
+            flat = out["flat_embedding"]
+            losses["wheel"] = weight * hinge_loss(flat[pairs[0]], flat[pairs[1]], edge_truth(pairs, event.pid),
+                                                  cfg.margin)
+        if "bip_logits" in out and len(out["bip_logits"]):
+            losses["matching"] = bipartite_matching_loss(out["bip_logits"], out["hierarchy"], event.pid)
+        return losses
+
+    def train_step(self, event: Data) -> Mapping[str, float]:
+        losses = self.loss(event)
+        total = sum(losses.values())
+        self.optimizers[self.model.kind].zero_grad()
+        if total.requires_grad:
+            total.backward()
+            self.optimizers[self.model.kind].step()
+        self.steps += 1
+        if self.steps % self.steps_per_epoch == 0:
+            self.model.epochs_done += 1
+        return {"loss": total.item(), **{k: v.item() for k, v in losses.items()}}
+
+    def validate(self) -> Mapping[str, float]:
+        self.model.eval()
+        labels = [self.model.tracks(e.x.to(self.device), e.edge_index.to(self.device)) for e in self.val_events]
+        self.model.train()
+        return dict(self.score(self.val_events, labels))
