@@ -249,3 +249,19 @@ def test_real_trackml_event_preprocessed_and_summarised(shared_data, tmp_path):
 
 def test_barcode_of_noise_is_particle_id_zero():
     assert barcode_to_particle_id(np.zeros((3, 5), np.int64)).tolist() == [0, 0, 0]
+
+
+def test_workflow_reads_real_trackml_events_by_path(shared_data, tmp_path):
+    """datasets.trackml.source: path on the real event: both variants preprocessed, split and summarised."""
+    from workflow_runs import copy_workflow, snakemake
+
+    root = copy_workflow(tmp_path / "workflow")
+    (root / "real.yaml").write_text(f"datasets: {{trackml: {{source: path, path: '{shared_data / 'trackml'}'}}}}\n")
+    pages = [Path("results", "graphs", f"trackml_{variant}", "summary.md") for variant in ("all", "pt1")]
+    snakemake(*map(str, pages), "--cores", "1", "--configfile", "tiny.yaml", "real.yaml", cwd=root)
+    pages = [root / page for page in pages]
+    assert _summary_row(pages[0], "train") == ["train", "1", "5527.0 [5527-5527]", "829.0 [829-829]",
+                                               "468.0 [468-468]", "53.0 [53-53]", "0.150"]
+    pt1 = _summary_row(pages[1], "train")
+    assert pt1[:2] == ["train", "1"] and pt1[3] == "0.0 [0-0]" and pt1[5] == "53.0 [53-53]"
+    assert _summary_row(pages[0], "val")[1] == "0"  # one event: it goes to train
