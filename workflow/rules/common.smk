@@ -136,7 +136,7 @@ def jet_tables():
         shards = (simulated(dataset, PROCESSES[dataset], ext) if DATA[dataset]["source"] == "simulate"
                   else {Path(f).stem: raw_file(dataset, f) for f in files})
         tables[dataset] = dict(kind="jets", dataset=dataset, shards=shards, format=fmt, label=None,
-                               stratify="label" if dataset == "qg" else None,
+                               stratify="label",  # every split holds each label (QCD and top: the anomaly backgrounds)
                                input_splits=None if dataset == "qg" or DATA[dataset]["source"] == "simulate"
                                else list(shards))  # the official train/val/test files stay the splits
     return tables
