@@ -20,7 +20,7 @@ import functools
 import logging
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,23 +131,37 @@ def generic_detector() -> tuple[acts.examples.GenericDetector, acts.TrackingGeom
 
 
 class Recorder(acts.examples.IAlgorithm):
-    """Sequencer algorithm that copies each event's simulated hits and particles into ``events`` (by event number)."""
+    """Sequencer algorithm that hands each event's simulated hits and particles to ``handle(number, event)``.
 
-    def __init__(self, hits_key: str, particles_key: str) -> None:
+    An exception in ``handle`` aborts the sequencer and is kept in ``error`` (the sequencer cannot carry it).
+    """
+
+    def __init__(self, hits_key: str, particles_key: str, handle: Callable[[int, SimulatedEvent], None]) -> None:
         acts.examples.IAlgorithm.__init__(self, "HepgraphRecorder", acts.logging.WARNING)
-        self.events: dict[int, SimulatedEvent] = {}
+        self.handle = handle
+        self.error: BaseException | None = None
+        self.numbers: list[int] = []
         self.hits = acts.examples.ReadDataHandle(self, acts.examples.SimHitContainer, "InputSimHits")
         self.hits.initialize(hits_key)
         self.particles = acts.examples.ReadDataHandle(self, acts.examples.SimParticleContainer, "InputParticles")
         self.particles.initialize(particles_key)
 
     def execute(self, context: acts.examples.AlgorithmContext) -> acts.examples.ProcessCode:
+        try:
+            self.handle(context.eventNumber, self._event(context))
+        except BaseException as error:  # noqa: BLE001  (re-raised by simulate_raw after the sequencer stops)
+            self.error = error
+            return acts.examples.ProcessCode.ABORT
+        self.numbers.append(context.eventNumber)
+        return acts.examples.ProcessCode.SUCCESS
+
+    def _event(self, context: acts.examples.AlgorithmContext) -> SimulatedEvent:
         hits = list(self.hits(context.eventStore))
         particles = list(self.particles(context.eventStore))
         initial = [p.initialState for p in particles]
         geometry = [h.geometryId for h in hits]
         # Eigen vectors expose the buffer protocol: np.array converts a list of them in one go
-        self.events[context.eventNumber] = SimulatedEvent(
+        return SimulatedEvent(
             hit_geometry=np.array([(g.volume, g.layer, g.sensitive) for g in geometry], np.int64).reshape(-1, 3),
             hit_barcode=np.array([_barcode(h.particleId) for h in hits], np.int64).reshape(-1, 5),
             hit_position=(position := np.array([h.fourPosition for h in hits], np.float64).reshape(-1, 4)),
@@ -160,8 +174,6 @@ class Recorder(acts.examples.IAlgorithm):
             vertex=np.array([p.fourPosition for p in initial], np.float64).reshape(-1, 4),
             momentum=np.array([p.fourMomentum for p in initial], np.float64).reshape(-1, 4),
         )
-        return acts.examples.ProcessCode.SUCCESS
-
 
 
 MM_PER_NS = 299.792458  # c
@@ -179,12 +191,14 @@ def write_acts_particles(directory: Path, number: int, particles: Particles) -> 
     frame.to_csv(directory / f"event{number:09d}-particles.csv", index=False, float_format="%.17g")
 
 
-def simulate_raw(events: Iterable[Particles], seed: int, *, b_field: float = 2.0,
-                 interactions: bool = True) -> list[SimulatedEvent]:
-    """Propagate the particles of each event through the Generic detector with Fatras, single-threaded.
+def simulate_raw(events: Iterable[Particles], seed: int, handle: Callable[[int, SimulatedEvent], None], *,
+                 b_field: float = 2.0, interactions: bool = True) -> int:
+    """Propagate the particles of each event through the Generic detector with Fatras, single-threaded, and call
+    ``handle(number, event)`` with each simulated event (numbered from 0, in order); return the number of events.
 
     ``b_field`` in tesla along +z; ``interactions`` switches Fatras' material effects (scattering, energy loss,
     conversions); ``seed`` seeds them: the same particles and seed give the same hits. Hits are not digitised.
+    Memory holds one event at a time (and the particles of all, on disk).
     """
     quiet = acts.logging.WARNING
     _, geometry = generic_detector()
@@ -202,12 +216,18 @@ def simulate_raw(events: Iterable[Particles], seed: int, *, b_field: float = 2.0
                   rnd=acts.examples.RandomNumbers(seed=seed), enableInteractions=interactions, logLevel=quiet,
                   inputParticles="particles_generated", outputParticles="particles_simulated",
                   outputSimHits="simhits")
-        recorder = Recorder("simhits", "particles_simulated")
+        recorder = Recorder("simhits", "particles_simulated", handle)
         sequencer.addAlgorithm(recorder)
-        sequencer.run()
-    if sorted(recorder.events) != list(range(n_events)):
-        raise RuntimeError(f"the ACTS sequencer processed events {sorted(recorder.events)}, expected 0..{n_events - 1}")
-    return [recorder.events[i] for i in range(n_events)]
+        try:
+            sequencer.run()
+        except RuntimeError:
+            if recorder.error is None:
+                raise
+        if recorder.error is not None:
+            raise recorder.error
+    if recorder.numbers != list(range(n_events)):
+        raise RuntimeError(f"the ACTS sequencer processed events {recorder.numbers}, expected 0..{n_events - 1}")
+    return n_events
 
 
 def digitise(event: SimulatedEvent, resolution: Mapping[str, tuple[float, float]], noise_fraction: float,
@@ -234,23 +254,23 @@ def simulate_events(output_dir: str | Path, events: Iterable[Particles], seed: i
                     resolution: Mapping[str, tuple[float, float]], noise_fraction: float, first_event: int = 0,
                     compress: bool = False, **fatras) -> float:
     """Simulate ``events`` with :func:`simulate_raw` (``fatras``: its keywords), :func:`digitise` them (seeded by
-    ``seed``) and write them as TrackML CSVs.
+    ``seed``) and write them as TrackML CSVs, one event at a time.
 
     Events are numbered ``first_event``, ``first_event + 1``, ...; the directory is written under a temporary
-    name and renamed onto ``output_dir`` only when complete. Returns the simulation rate in events/s (generation,
-    Fatras and digitisation; without building the geometry and writing the files).
+    name and renamed onto ``output_dir`` only when complete. Returns the rate in events/s (generation, Fatras,
+    digitisation and writing; without building the geometry).
     """
     if first_event < 0:
         raise ValueError(f"first_event must be >= 0, got {first_event}")
     generic_modules()
-    start = time.perf_counter()
     rng = np.random.default_rng(seed)
-    simulated = [digitise(event, resolution, noise_fraction, rng) for event in simulate_raw(events, seed, **fatras)]
-    rate = len(simulated) / (time.perf_counter() - start)
     with atomic_directory(output_dir) as tmp:
-        for number, event in enumerate(simulated, start=first_event):
-            hits, truth, particles = trackml_tables(event)
-            write_event(tmp, event_name(number), hits, truth, particles, compress=compress)
-            log.info("event %d: %d particles, %d hits (%d noise)", number, len(particles), len(hits),
+        def write(number: int, event: SimulatedEvent) -> None:
+            hits, truth, particles = trackml_tables(digitise(event, resolution, noise_fraction, rng))
+            write_event(tmp, event_name(first_event + number), hits, truth, particles, compress=compress)
+            log.info("event %d: %d particles, %d hits (%d noise)", first_event + number, len(particles), len(hits),
                      (truth["particle_id"] == 0).sum())
-    return rate
+
+        start = time.perf_counter()
+        n_events = simulate_raw(events, seed, write, **fatras)
+        return n_events / (time.perf_counter() - start)
