@@ -10,7 +10,7 @@ import pytest
 
 from hepgraph.data.tables import read_arrays
 from hepgraph.train.checkpoint import load_checkpoint
-from workflow_runs import TINY, copy_workflow, edit, planned, snakemake
+from workflow_runs import REPO, TINY, copy_workflow, edit, planned, snakemake
 
 
 def test_lint_is_clean(tmp_path):
@@ -50,6 +50,19 @@ def test_download_source_plans_local_downloads(tmp_path):
     (tmp_path / "dl.yaml").write_text("datasets: {toptag: {source: download}, mnist: {source: download}}\n")
     jobs = planned("--configfile", str(tmp_path / "dl.yaml"), cwd=tmp_path)
     assert jobs["download"] == 3 + 4
+
+
+def test_gan_paper_config_trains_every_published_model(tmp_path):
+    """configs/gan_paper.yaml: both jet models per class, every digit in both graph kinds with the paper's model,
+    and lr_g = 1e-5 for superpixel digits 2, 4 and 9 only (as the paper trains them)."""
+    output = snakemake("--dry-run", "--printshellcmds", "--configfile", str(REPO / "configs" / "gan_paper.yaml"),
+                       cwd=tmp_path)
+    runs = re.findall(r"hepgraph\.stages\.train_gan .*?(?:--digit (\d) )?--model (\S+) --set '([^']*)'", output)
+    assert Counter(model for _, model, _ in runs) == Counter(
+        jets=3, jets_mpgan=3, mnist_small=5, mnist_large=5, mnist_superpixels=10)
+    superpixels = {int(digit): json.loads(overrides) for digit, model, overrides in runs
+                   if model == "mnist_superpixels"}
+    assert superpixels == {d: {"lr_g": 1e-5} if d in (2, 4, 9) else {} for d in range(10)}
 
 
 def test_real_trackml_event_from_path(tmp_path, shared_data):

@@ -24,7 +24,7 @@ rule train_gan:
         kind=lambda w: GAN_RUNS[w.gan_run]["kind"],
         model=lambda w: GAN_RUNS[w.gan_run]["model"],
         digit=digit_option,
-        overrides=json.dumps(GAN["model_overrides"]),
+        overrides=lambda w: json.dumps({**GAN_RUNS[w.gan_run]["overrides"], **GAN["model_overrides"]}),
         gan={k: GAN[k] for k in ("epochs", "batch_size", "n_val", "checkpoint_every", "seed", "grad_clip_norm")},
         state=lambda w: GAN_DIR / w.gan_run / "training",
     threads: 2

@@ -7,6 +7,7 @@ GAN = config["gan"]
 GAN_DIR = RESULTS / "gan"
 GFD_DIR = GAN_DIR / "gfd_classifier"
 SMALL_MNIST_DIGITS = (2, 3, 4, 5, 7)  # sparse MNIST digits the paper models with its smaller MLPs (Table 1)
+SLOW_SUPERPIXEL_DIGITS = (2, 4, 9)  # superpixel digits the paper trains with lr_g = 1e-5
 
 
 def gan_table(table, fix):
@@ -22,13 +23,16 @@ def gan_runs():
         table = gan_table(f"jetnet_{cls}", f"add {cls!r} to datasets.jetnet.classes")
         for model in GAN["jet_models"]:  # the paper's "jets" runs as jetnet_<cls>, "jets_mpgan" as jetnet_<cls>_mpgan
             run = table + model.removeprefix("jets")
-            runs[run] = dict(kind="jets", table=table, digit=None, model=model, label=JETNET_CLASSES.index(cls))
+            runs[run] = dict(kind="jets", table=table, digit=None, model=model, label=JETNET_CLASSES.index(cls),
+                             overrides={})
     for graph in GAN["mnist"]["graphs"]:
         table = gan_table(f"mnist_{graph}", f"add {graph!r} to datasets.mnist.graphs")
         for digit in GAN["mnist"]["digits"]:
             model = ("mnist_superpixels" if graph == "superpixels"
                      else "mnist_small" if digit in SMALL_MNIST_DIGITS else "mnist_large")
-            runs[f"{table}_{digit}"] = dict(kind="image_graphs", table=table, digit=digit, label=digit, model=model)
+            overrides = {"lr_g": 1e-5} if graph == "superpixels" and digit in SLOW_SUPERPIXEL_DIGITS else {}
+            runs[f"{table}_{digit}"] = dict(kind="image_graphs", table=table, digit=digit, label=digit, model=model,
+                                            overrides=overrides)
     return runs
 
 

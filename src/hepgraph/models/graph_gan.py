@@ -104,7 +104,7 @@ _SMALL_MLPS = dict(edge_layers=(64, 128), node_layers=(256, 256))
 
 #: Paper Table 1: sparse MNIST digits 2, 3, 4, 5, 7 ("mnist_small") and 0, 1, 6, 8, 9 ("mnist_large") take one
 #: iteration, MNIST superpixels (75 nodes, every digit) and jets two. The paper trains superpixel digits 2, 4 and 9
-#: with lr_g = 1e-5 (an override: graph_gan_config("mnist_superpixels", lr_g=1e-5)).
+#: with lr_g = 1e-5 (the workflow sets that override per run, in gan_runs.smk).
 CONFIGS: dict[str, GraphGANConfig] = {
     "jets": GraphGANConfig(num_nodes=30, gen_iters=2, disc_iters=2, **_JET_MLPS),
     "mnist_small": GraphGANConfig(num_nodes=100, gen_iters=1, disc_iters=1, **_SMALL_MLPS),
