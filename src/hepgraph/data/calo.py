@@ -288,7 +288,8 @@ def has_particles(path: str | Path) -> bool:
 
 
 def read_e2e_parquet(path: str | Path, batch_size: int = 64) -> Iterator[dict[str, np.ndarray]]:
-    """Stream an E2E-layout parquet file in batches of up to ``batch_size`` jets.
+    """Stream an E2E-layout parquet file row group by row group, in batches of up to ``batch_size`` jets; memory
+    holds one row group's Arrow buffers and one batch, whatever the file's size.
 
     Yields dicts with ``X_jets`` float32 [B, 3, 125, 125], ``pt`` and ``m0`` float32 [B] (GeV), ``y`` int64 [B]
     (the file's raw 0/1 labels: map them with ``hepgraph.data.labels.table_labels``) and, for files with a
@@ -349,35 +350,41 @@ def _open(path: str | Path) -> pq.ParquetFile:
 
 
 def _batches(file: pq.ParquetFile, path: str | Path, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+    """Batches read row group by row group: one reader per row group, so Arrow frees each group's buffers (a
+    single reader over the whole file holds on to them: 260 MiB after 10 row groups of 64 jets)."""
     columns = [*E2E_COLUMNS, *([PARTICLES] if PARTICLES in file.schema_arrow.names else [])]
-    reader = file.iter_batches(batch_size=batch_size, columns=columns)
-    group_starts = np.cumsum([0, *(file.metadata.row_group(i).num_rows for i in range(file.num_row_groups))])
     start = 0
-    while True:
-        try:
-            batch = next(reader)
-        except StopIteration:
-            return
-        except (OSError, pa.ArrowException) as err:
-            group = int(np.searchsorted(group_starts, start, side="right")) - 1
-            raise UnreadableFileError(path, f"the jets from row {start} (row group {group} of "
-                                      f"{file.num_row_groups}) cannot be read ({type(err).__name__}: {err})",
-                                      RAW_FIX) from err
-        start += batch.num_rows
-        scalars = {name: batch.column(name) for name in E2E_COLUMNS[1:]}
-        for name, column in scalars.items():
-            if column.null_count:
-                raise ValueError(f"{path}: column {name!r} has {column.null_count} null entries")
-        y = scalars["y"].to_numpy(zero_copy_only=False)
-        if not np.isin(y, (0, 1)).all():
-            raise ValueError(f"{path}: column 'y' must hold the labels 0 and 1, found {np.unique(y)}")
-        out = {"X_jets": _images(batch.column("X_jets"), path),
-               "pt": scalars["pt"].to_numpy(zero_copy_only=False).astype(np.float32),
-               "m0": scalars["m0"].to_numpy(zero_copy_only=False).astype(np.float32),
-               "y": y.astype(np.int64)}
-        if PARTICLES in batch.schema.names:
-            out[PARTICLES] = _particles(batch.column(PARTICLES), path)
-        yield out
+    for group in range(file.num_row_groups):
+        reader = file.iter_batches(batch_size=batch_size, row_groups=[group], columns=columns)
+        while True:
+            try:
+                batch = next(reader)
+            except StopIteration:
+                break
+            except (OSError, pa.ArrowException) as err:
+                raise UnreadableFileError(path, f"the jets from row {start} (row group {group} of "
+                                          f"{file.num_row_groups}) cannot be read ({type(err).__name__}: {err})",
+                                          RAW_FIX) from err
+            start += batch.num_rows
+            yield _arrays(batch, path)
+
+
+def _arrays(batch: pa.RecordBatch, path: str | Path) -> dict[str, np.ndarray]:
+    """A record batch of an E2E file as :func:`read_e2e_parquet` yields it, after checking its values."""
+    scalars = {name: batch.column(name) for name in E2E_COLUMNS[1:]}
+    for name, column in scalars.items():
+        if column.null_count:
+            raise ValueError(f"{path}: column {name!r} has {column.null_count} null entries")
+    y = scalars["y"].to_numpy(zero_copy_only=False)
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"{path}: column 'y' must hold the labels 0 and 1, found {np.unique(y)}")
+    out = {"X_jets": _images(batch.column("X_jets"), path),
+           "pt": scalars["pt"].to_numpy(zero_copy_only=False).astype(np.float32),
+           "m0": scalars["m0"].to_numpy(zero_copy_only=False).astype(np.float32),
+           "y": y.astype(np.int64)}
+    if PARTICLES in batch.schema.names:
+        out[PARTICLES] = _particles(batch.column(PARTICLES), path)
+    return out
 
 
 def _particles(column: pa.Array, path: str | Path) -> np.ndarray:
