@@ -24,7 +24,7 @@ def class_name(label: int) -> str:
 
 
 def table_labels(raw: np.ndarray, quark_label: int) -> np.ndarray:
-    """Table labels int64 [N] (1 = quark, 0 = gluon) of raw labels [N] in {0, 1} whose quark value is ``quark_label``."""
+    """Table labels int64 [N] (1 = quark, 0 = gluon) of raw labels [N] in {0, 1}; ``quark_label`` is the raw quark."""
     if quark_label not in (0, 1):
         raise ValueError(f"quark_label must be 0 or 1 (the raw label value of quark jets), got {quark_label!r}")
     raw = np.asarray(raw)
