@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from hepgraph.data.jet_graphs import NODE_FEATURES
+from hepgraph.data.jet_summary import jet_statistics
 from hepgraph.data.kinematics import pt_eta_phi_m, wrap_phi
 from hepgraph.data.pythia import SEED_MAX, JetSample, _collision_seed, simulate_jets
 from hepgraph.data.tables import read_arrays, read_meta, write_table
-from hepgraph.stages import prepare_jets, simulate_jets as simulate_stage, split
+from hepgraph.stages import prepare_jets, simulate_jets as simulate_stage, split, summarize_anomaly_data
 from workflow_runs import snakemake
 
 SQRT_S = (91.1876, 1000.0)
@@ -94,10 +95,35 @@ def test_stages_write_a_jets_table_with_the_toptag_node_features(tmp_path):
     np.testing.assert_allclose(jets["nodes"][..., 2].sum(axis=1), 1.0, atol=0.02)  # all of a tau jet's pT
 
 
-def table(n: int, first: int) -> dict[str, np.ndarray]:
-    return {"nodes": np.zeros((n, 2, 3), np.float32), "mask": np.ones((n, 2), bool), "label": np.zeros(n, np.int64),
-            "jet_pt": np.arange(first, first + n, dtype=np.float32), "jet_eta": np.zeros(n, np.float32),
-            "jet_mass": np.zeros(n, np.float32), "n_constituents": np.full(n, 2, np.int32)}
+def table(n: int, first: int, label: int = 0) -> dict[str, np.ndarray]:
+    """A jets table of ``n`` jets with pT first, first + 1, ... GeV, masses pT / 10 and 2, 3, ... constituents."""
+    pt = np.arange(first, first + n, dtype=np.float32)
+    return {"nodes": np.zeros((n, 2, 3), np.float32), "mask": np.ones((n, 2), bool),
+            "label": np.full(n, label, np.int64), "jet_pt": pt, "jet_eta": np.zeros(n, np.float32),
+            "jet_mass": pt / 10, "n_constituents": np.arange(2, n + 2, dtype=np.int32)}
+
+
+def test_jet_statistics_by_hand():
+    s = jet_statistics({"jet_pt": [300.0, 100.0, 200.0], "jet_mass": [30.0, 10.0, 20.0], "n_constituents": [10, 2, 5]})
+    assert s["jets"] == 3 and (s["pt_median"], s["pt_min"], s["pt_max"], s["mass_median"]) == (200, 100, 300, 20)
+    np.testing.assert_allclose([s["n_10"], s["n_50"], s["n_90"], s["few"]], [2.6, 5.0, 9.0, 1 / 3])  # linear quantiles
+    empty = jet_statistics({"jet_pt": [], "jet_mass": [], "n_constituents": []})
+    assert empty["jets"] == 0 and np.isnan(empty["pt_median"])
+
+
+def test_summary_of_datasets_by_table_and_label(tmp_path):
+    for name, parts in {"toptag": (table(3, 100, 0), table(1, 500, 1)), "anomaly_tau": (table(3, 20, 7),)}.items():
+        for split_name in split.SPLITS:
+            write_table(tmp_path / name / f"{split_name}.parquet", "jets", list(parts), {})
+    out = tmp_path / "anomaly_datasets.md"
+    summarize_anomaly_data.main(["--dataset", "qcd", str(tmp_path / "toptag"), "0", "--dataset", "top",
+                                 str(tmp_path / "toptag"), "1", "--dataset", "tau", str(tmp_path / "anomaly_tau"),
+                                 "all", "--output", str(out)])
+    lines = out.read_text().splitlines()
+    # each split holds the same jets: the statistics are those of one split's, three times over
+    assert "| qcd | toptag (label 0) | 3 | 3 | 3 | 101 [100-102] | 10.1 | 2 / 3 / 4 | 0.667 |" in lines
+    assert "| top | toptag (label 1) | 1 | 1 | 1 | 500 [500-500] | 50.0 | 2 / 2 / 2 | 1.000 |" in lines
+    assert "| tau | anomaly_tau | 3 | 3 | 3 | 21 [20-22] | 2.1 | 2 / 3 / 4 | 0.667 |" in lines
 
 
 def test_inputs_that_are_the_splits_stay_the_splits(tmp_path):

@@ -303,3 +303,37 @@ TARGETS += [report_page(GRAPHS / name / "summary.md", "Data", name,
                         "with pile-up through ACTS Fatras, digitised and with noise as in TrackML; the pt1-like "
                         "variants keep only hits of particles above their pT cut (no noise).")
             for name, table in TABLES.items() if table["kind"] == "tracking_events"]
+
+
+rule summarize_anomaly_data:
+    input:
+        splits=list(dict.fromkeys(path for table, _ in anomaly_datasets().values() for path in split_paths(table))),
+        code=code("stages/summarize_anomaly_data"),
+    output:
+        GRAPHS / "anomaly_datasets.md",
+    log:
+        LOGS / "summarize_anomaly_data.log",
+    benchmark:
+        BENCHMARKS / "summarize_anomaly_data.tsv"
+    params:
+        datasets=" ".join(f"--dataset {name} {GRAPHS / table} {'all' if label is None else label}"
+                          for name, (table, label) in anomaly_datasets().items()),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        ENV
+    message:
+        "Summarising the jets of the anomaly datasets"
+    shell:
+        "python -m hepgraph.stages.summarize_anomaly_data {params.datasets} --output {output} > {log} 2>&1"
+
+
+TARGETS += [report_page(GRAPHS / "anomaly_datasets.md", "Data", "anomaly datasets",
+                        "The jets of the anomaly thesis's eight datasets (Kluettermann 2021, Table 8.1) side by side: "
+                        "jets per split, pT and mass, constituent multiplicity and the share of jets with fewer than "
+                        "4 constituents, which the 4-node anomaly models see padded. qcd and top are the toptag "
+                        "table's labels 0 and 1; the others are simulated here (datasets.anomaly). Datasets that "
+                        "differ only in a trivial feature (pT window, multiplicity) are easy to tell apart for the "
+                        "wrong reason: read the cross matrix with this table beside it.")]
