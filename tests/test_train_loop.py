@@ -431,3 +431,28 @@ def test_autocast_is_bf16_on_gpus_only() -> None:
             assert layer.to(cuda)(torch.ones(2, 4, device=cuda)).dtype == torch.bfloat16
         with autocast(cuda, enabled=False):
             assert layer(torch.ones(2, 4, device=cuda)).dtype == torch.float32
+
+
+class Plateau(Graphs):
+    """Graphs with a validation loss that improves for two epochs, then stays flat: ReduceLROnPlateau's case."""
+
+    def __init__(self, device: torch.device) -> None:
+        super().__init__(device)
+        self.schedulers = {"adam": torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizers["adam"], factor=0.5,
+                                                                             patience=1)}
+        self.epoch = 0
+
+    def validate(self) -> dict[str, float]:
+        self.epoch += 1
+        return {"val_loss": max(3.0 - self.epoch, 1.0)}  # 2, 1, 1, 1, 1
+
+
+def test_reduce_on_plateau_follows_the_best_metric(tmp_path: Path) -> None:
+    fit(Plateau, graph_loader(), epochs=5, checkpoint_dir=tmp_path / "ckpt", metrics_path=tmp_path / "m.csv",
+        device="cpu", best_metric="val_loss")
+    # lr of each epoch's training: epochs 3 and 4 bring no improvement, more than the patience of 1 allows, so the
+    # scheduler halves the rate after epoch 4
+    assert [float(r["lr_adam"]) for r in read_csv(tmp_path / "m.csv")] == [0.05, 0.05, 0.05, 0.05, 0.025]
+    with pytest.raises(ValueError, match="needs the validation metric best_metric"):
+        fit(Plateau, graph_loader(), epochs=1, checkpoint_dir=tmp_path / "other", metrics_path=tmp_path / "o.csv",
+            device="cpu")
