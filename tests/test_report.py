@@ -11,7 +11,8 @@ from workflow_runs import snakemake
 pytestmark = pytest.mark.slow
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-FAMILY_CATEGORIES = {"gan": "Graph GAN"}  # results/<dir>/ -> its report category
+FAMILY_CATEGORIES = {"graphs": "Data", "gan": "Graph GAN", "anomaly": "Anomaly detection",  # results/<dir>/
+                     "hgnn": "Track reconstruction", "pid": "Quark/gluon ID"}  # -> its report category
 CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--window-size=1600,1000")
