@@ -22,6 +22,7 @@ import numpy as np
 from record import append
 
 from hepgraph.data import mnist
+from hepgraph.data.collisions import particle_gun
 from hepgraph.data.jet_formats import TopTagJets, toptag_from_sample, write_toptag
 from hepgraph.data.pythia import simulate_jets
 from hepgraph.data.tables import read_dense, write_table
@@ -90,8 +91,8 @@ def tracking_rows() -> list[str]:
     generic_detector()  # geometry built once per process, not counted
     rows = []
     for n_events, n_particles in ((20, 50), (5, 500)):
-        _, wall, _ = timed(lambda: simulate_raw(n_events, 1, n_particles=n_particles, pt_min=0.5, pt_max=10.0,
-                                                eta_max=2.5))
+        events = list(particle_gun(n_events, 1, n_particles=n_particles, pt_min=0.5, pt_max=10.0, eta_max=2.5))
+        _, wall, _ = timed(lambda: simulate_raw(events, 1, lambda number, event: None))
         rows.append(f"| ACTS Fatras, {n_particles} pions per event | {n_events / wall:.1f} events/s |")
     return rows
 

@@ -3,9 +3,10 @@
 This is how TrackML's events were made (Amrouche et al. 2019): a hard ttbar interaction plus a Poisson number of
 soft inelastic (minimum-bias) interactions, mean 200 at the HL-LHC, each at its own vertex drawn from the
 luminous region. Pythia decays the short-lived hadrons (K0S, Lambda, charm, bottom), so their products start at
-displaced vertices; pions, kaons and muons are left to the detector simulation. Only particles the tracker can
-see are kept: charged ones and photons (which convert in the material), above ``pt_min`` within ``|eta| <
-eta_max``. Lengths in mm, momenta and masses in GeV, charge in e.
+displaced vertices; charged pions, kaons and muons stay stable (Pythia's default; Fatras does not decay them
+either). Only particles the tracker can see are kept: charged ones and photons (which convert in the material),
+above ``pt_min`` within ``|eta| < eta_max``. :func:`particle_gun` is the simple alternative: particles of one type
+from one vertex, flat in pT and eta. Lengths in mm, momenta and masses in GeV, charge in e.
 
 Each particle gets the ACTS barcode fields (primary vertex, secondary vertex, particle, generation, sub-particle)
 that :func:`hepgraph.data.tracking_sim.barcode_to_particle_id` packs into TrackML ids: primary vertex 1 is the
