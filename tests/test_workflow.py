@@ -136,7 +136,7 @@ def test_rerun_only_what_changed(tiny_run, tmp_path):
 
     # one stage's source: that stage and what depends on it, nothing upstream
     edit(root / "src" / "hepgraph" / "stages" / "prepare_tracking.py")
-    tracking_jobs = Counter(prepare_tracking=2, split=2, all=1)
+    tracking_jobs = Counter(prepare_tracking=2, split=2, summarize_tracking=2, report_page=2, all=1)  # + the data pages
     assert planned(*run, cwd=root) == tracking_jobs
     edit(root / "src" / "hepgraph" / "models" / "graph_gan.py")
     assert planned(*run, cwd=root) == tracking_jobs + gan_jobs
