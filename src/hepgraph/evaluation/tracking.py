@@ -98,10 +98,11 @@ def efficiency_purity(counts: Mapping[str, int]) -> tuple[float, float]:
 
 def event_scores(pids: Sequence[np.ndarray], pts: Sequence[np.ndarray], labels: Sequence[np.ndarray],
                  cuts: Cuts) -> dict[str, float]:
-    """Efficiency, purity and their sum (``score``) over events given as per-hit particle ids, pT and labels."""
+    """Efficiency, purity and their sum (``score``) over events given as per-hit particle ids, pT and labels; 0 where
+    undefined (no reconstructable particle, no candidate), so that an epoch without tracks ranks last."""
     counts = tracking_counts([match_particles(p, t, l, cuts) for p, t, l in zip(pids, pts, labels)])
-    efficiency, purity = efficiency_purity(counts)
-    return {"efficiency": efficiency, "purity": purity, "score": efficiency + purity}
+    efficiency, purity = np.nan_to_num(efficiency_purity(counts))
+    return {"efficiency": float(efficiency), "purity": float(purity), "score": float(efficiency + purity)}
 
 
 def trackml_score(pid: np.ndarray, labels: np.ndarray, weight: np.ndarray) -> float:

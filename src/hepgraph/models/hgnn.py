@@ -33,7 +33,6 @@ import torch
 import torch.nn.functional as F
 from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
 from sklearn.cluster import HDBSCAN
-from sklearn.mixture import GaussianMixture
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
@@ -107,22 +106,44 @@ class Hierarchy:
     sup_w: Tensor
 
 
-def gmm_cut(scores: np.ndarray, r: float = 0.0, max_samples: int = 20000, seed: int = 0) -> float:
+def gaussian_mixture(values: np.ndarray, iterations: int = 100, tol: float = 1e-6) -> tuple[np.ndarray, ...]:
+    """Two-component 1-D Gaussian mixture fitted by expectation-maximisation, started from the lower and upper
+    quartiles: (weights, means, standard deviations), each [2], means ascending."""
+    x = np.asarray(values, np.float64)
+    mean = np.quantile(x, [0.25, 0.75])
+    std = np.full(2, x.std() / 2 + 1e-6)
+    weight = np.full(2, 0.5)
+    last = -np.inf
+    for _ in range(iterations):
+        log_p = np.log(weight) - np.log(std) - 0.5 * ((x[:, None] - mean) / std) ** 2
+        top = log_p.max(axis=1, keepdims=True)
+        log_total = top + np.log(np.exp(log_p - top).sum(axis=1, keepdims=True))
+        resp = np.exp(log_p - log_total)
+        n = resp.sum(axis=0) + 1e-12
+        weight, mean = n / len(x), (resp * x[:, None]).sum(axis=0) / n
+        std = np.sqrt((resp * (x[:, None] - mean) ** 2).sum(axis=0) / n) + 1e-6
+        likelihood = log_total.sum()
+        if likelihood - last < tol * len(x):
+            break
+        last = likelihood
+    order = np.argsort(mean)
+    return weight[order], mean[order], std[order]
+
+
+def gmm_cut(scores: np.ndarray, r: float = 0.0, max_samples: int = 5000, seed: int = 0) -> float:
     """The score where ln p_in(s) - ln p_out(s) = ``r`` for a two-component Gaussian mixture of ``scores`` (p_in the
-    component of higher mean; densities weighted by the mixture weights), searched between the two means."""
-    scores = np.asarray(scores, np.float64).reshape(-1, 1)
+    component of higher mean; densities weighted by the mixture weights), searched between the two means (a random
+    ``max_samples`` of the scores are fitted)."""
+    scores = np.asarray(scores, np.float64).ravel()
     if len(scores) > max_samples:
         scores = np.random.default_rng(seed).choice(scores, max_samples, replace=False)
     if len(scores) < 2 or np.ptp(scores) == 0:
         return float(scores.mean()) if len(scores) else 0.0
-    gmm = GaussianMixture(2, random_state=seed).fit(scores)
-    low, high = np.sort(gmm.means_.ravel())
-    grid = np.linspace(low, high, 1001).reshape(-1, 1)
-    log_p = np.log(gmm.predict_proba(grid) + 1e-300)  # ln of weighted densities up to a common term
-    inner = int(np.argmax(gmm.means_.ravel()))
-    diff = log_p[:, inner] - log_p[:, 1 - inner]
-    above = np.nonzero(diff >= r)[0]
-    return float(grid[above[0], 0] if len(above) else (low + high) / 2)
+    weight, mean, std = gaussian_mixture(scores)
+    grid = np.linspace(mean[0], mean[1], 1001)
+    log_p = np.log(weight) - np.log(std) - 0.5 * ((grid[:, None] - mean) / std) ** 2
+    above = np.nonzero(log_p[:, 1] - log_p[:, 0] >= r)[0]
+    return float(grid[above[0]] if len(above) else mean.mean())
 
 
 def component_labels(n: int, edges: Tensor, min_size: int) -> np.ndarray:
