@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hepgraph.data.collisions import particle_gun
-from hepgraph.data.digitisation import REGIONS
+from hepgraph.data.collisions import particle_gun, ttbar_events
+from hepgraph.data.digitisation import NOISE_FRACTION, REGIONS, RESOLUTION
 from hepgraph.data.tables import read_arrays, read_meta
 from hepgraph.data.tracking_sim import barcode_to_particle_id, simulate_events
 from hepgraph.data.trackml import COLUMNS, event_arrays, hit_weights, list_events, read_event, write_event
@@ -68,10 +68,21 @@ def test_simulated_files_are_trackml_events(sim_dir, sim_events):
         assert truth["weight"].sum() == pytest.approx(1.0, abs=1e-6)
 
 
-def test_simulated_hits_lie_on_trackml_modules(sim_events, real_dir):
-    """Every hit lies inside a sensitive module of its volume and layer in the real TrackML detector description."""
+@pytest.fixture(scope="module")
+def digitised_events(tmp_path_factory) -> list[dict[str, pd.DataFrame]]:
+    """One ttbar event (Pythia 8, no pile-up) with the default digitisation errors and noise hits."""
+    out = tmp_path_factory.mktemp("digitised") / "shard"
+    simulate_events(out, ttbar_events(1, SEED, pileup=0, pt_min=0.1, eta_max=4.0), SEED, resolution=RESOLUTION,
+                    noise_fraction=NOISE_FRACTION)
+    return [read_event(out, event) for event in list_events(out)]
+
+
+@pytest.mark.parametrize("events", ["sim_events", "digitised_events"])
+def test_simulated_hits_lie_on_trackml_modules(events, real_dir, request):
+    """Every hit (true, or measured, or noise) lies inside a sensitive module of its volume and layer in the real
+    TrackML detector description."""
     modules = pd.read_csv(real_dir / "detectors.csv.gz")
-    hits = pd.concat([e["hits"] for e in sim_events])
+    hits = pd.concat([e["hits"] for e in request.getfixturevalue(events)])
     assert set(hits["volume_id"]) <= {7, 8, 9, 12, 13, 14, 16, 17, 18}
     for (volume, layer), group in hits.groupby(["volume_id", "layer_id"]):
         m = modules[(modules["volume_id"] == volume) & (modules["layer_id"] == layer)]
