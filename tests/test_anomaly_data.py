@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hepgraph.data.jet_formats import TOPTAG_PARTICLES, TopTagJets, write_toptag
 from hepgraph.data.jet_graphs import NODE_FEATURES
 from hepgraph.data.jet_summary import jet_statistics
 from hepgraph.data.kinematics import pt_eta_phi_m, wrap_phi
@@ -143,17 +144,31 @@ def test_inputs_that_are_the_splits_stay_the_splits(tmp_path):
         split.main(["--kind", "jets", "--inputs", *paths, "--input-splits", *inputs, "--stratify", "label", *outs])
 
 
-@pytest.mark.parametrize("source", ["path", "simulate"])
-def test_official_toptag_files_are_the_splits(tmp_path, source):
+def toptag_file(path, n: int, pt: float) -> None:
+    """A top-tagging reference-layout file of ``n`` two-particle jets along x, the k-th of pT pt + k GeV."""
+    p4 = np.zeros((n, TOPTAG_PARTICLES, 4), np.float32)
+    p4[:, 0, 1] = p4[:, 0, 0] = 0.75 * (pt + np.arange(n))
+    p4[:, 1, 1] = p4[:, 1, 0] = 0.25 * (pt + np.arange(n))
+    write_toptag(path, TopTagJets(p4=p4, truth_p4=np.zeros((n, 4), np.float32), ttv=np.zeros(n, np.int64),
+                                  is_signal_new=np.arange(n) % 2))
+
+
+def test_official_toptag_files_stay_the_splits_through_the_workflow(tmp_path):
+    sizes = {"train": (5, 100.0), "val": (3, 200.0), "test": (2, 300.0)}
     (tmp_path / "toptag").mkdir()
-    for name in ("train", "val", "test"):
-        (tmp_path / "toptag" / f"{name}.h5").touch()
-    (tmp_path / "override.yaml").write_text(f"datasets: {{toptag: {{source: {source}, path: toptag}}}}\n")
+    for name, (n, pt) in sizes.items():
+        toptag_file(tmp_path / "toptag" / f"{name}.h5", n, pt)
+    (tmp_path / "override.yaml").write_text("datasets: {toptag: {source: path, path: toptag}}\n")
+    snakemake("--cores", "2", *[f"results/graphs/toptag/{name}.parquet" for name in sizes],
+              "--configfile", "override.yaml", cwd=tmp_path)
+    for name, (n, pt) in sizes.items():
+        np.testing.assert_allclose(read_arrays(tmp_path / f"results/graphs/toptag/{name}.parquet", "jets")["jet_pt"],
+                                   pt + np.arange(n), rtol=1e-6)
+
+
+def test_simulated_toptag_is_split_by_the_fractions(tmp_path):
+    (tmp_path / "override.yaml").write_text("datasets: {toptag: {source: simulate}}\n")
     output = snakemake("--dry-run", "--printshellcmds", "results/graphs/toptag/train.parquet",
                        "--configfile", "override.yaml", cwd=tmp_path)
     command = next(line for line in output.splitlines() if "hepgraph.stages.split" in line)
-    if source == "path":
-        assert "shards/train.parquet results/graphs/toptag/shards/val.parquet results/graphs/toptag/shards/test" \
-               ".parquet" in command and "--input-splits train val test" in command
-    else:
-        assert "--input-splits" not in command
+    assert "--input-splits" not in command and "--fractions 0.7 0.15 0.15 --seed 0 --stratify label" in command

@@ -135,10 +135,10 @@ def jet_tables():
         fmt, ext = JET_FORMATS[dataset]
         shards = (simulated(dataset, PROCESSES[dataset], ext) if DATA[dataset]["source"] == "simulate"
                   else {Path(f).stem: raw_file(dataset, f) for f in files})
+        official = dataset == "toptag" and DATA[dataset]["source"] != "simulate"  # files that are the splits
         tables[dataset] = dict(kind="jets", dataset=dataset, shards=shards, format=fmt, label=None,
-                               stratify="label",  # every split holds each label (QCD and top: the anomaly backgrounds)
-                               input_splits=None if dataset == "qg" or DATA[dataset]["source"] == "simulate"
-                               else list(shards))  # the official train/val/test files stay the splits
+                               stratify=None if official else "label",  # every split holds each label
+                               input_splits=list(shards) if official else None)
     return tables
 
 
