@@ -144,7 +144,8 @@ class GraphAutoencoder(nn.Module):
         self.decompressions = nn.ModuleList(
             nn.Linear(config.latent if s == 0 else h, c * h, bias=False)
             for s, c in enumerate(reversed(config.compression)))
-        self.dec_graphs = nn.ParameterList([nn.Parameter(torch.full((c, c), 1 / c)) for c in reversed(config.compression)])
+        self.dec_graphs = nn.ParameterList(nn.Parameter(torch.full((c, c), 1 / c))
+                                           for c in reversed(config.compression))
         self.dec_layers = nn.ModuleList(nn.ModuleList(GraphUpdate(h, h) for _ in range(config.layers))
                                         for _ in config.compression)
         self.output = GraphUpdate(h, 4)

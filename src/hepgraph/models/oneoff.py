@@ -5,8 +5,8 @@ A member f maps a jet's feature vector [D] to one number. Its loss over a batch 
 |f(x) - q|, q the member's mean output on the training data. An ensemble of M members, trained at once as batched
 weights [M, D_in, D_out] (independent parameters: the summed loss trains each member on its own loss), scores a jet
 by the root mean square of its members' scores. Inputs are divided by their root mean square per feature on the
-training set (fixed once, not centred: centring would hand the bias-free members a trivial constant). With ``feature_fraction`` < 1 each member sees a fixed random subset
-of the features (feature bagging).
+training set (fixed once, not centred). With ``feature_fraction`` < 1 each member sees a fixed random subset of the
+features (feature bagging).
 """
 
 from __future__ import annotations

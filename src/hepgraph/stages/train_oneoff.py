@@ -48,7 +48,8 @@ def load_oneoff(path: str | Path) -> tuple[OneoffEnsemble, dict]:
     """The trained ensemble exported by this stage (``q`` and input scale included), on the CPU, and its ``meta``
     (``n_nodes`` and ``normalisation`` of raw inputs, ``gae``: None for raw inputs)."""
     checkpoint = load_checkpoint(path)
-    config = OneoffConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in checkpoint["meta"]["config"].items()})
+    settings = checkpoint["meta"]["config"]
+    config = OneoffConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()})
     model = OneoffEnsemble(config)
     model.load_state_dict(checkpoint["models"]["oneoff"])
     model.q.copy_(torch.tensor(checkpoint["meta"]["q"]))
