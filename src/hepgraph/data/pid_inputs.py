@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hepgraph.data.tables import read_arrays, read_header, read_meta
+from hepgraph.data.tables import node_feature_names, read_arrays, read_header
 
 POINTS = (("delta_eta", "delta_phi"), ("eta_rel", "phi_rel"))  # coordinates of the first kNN graph, by table
 LOG_FEATURES = ("pt_rel",)  # stored features given to the networks as their logarithm
@@ -155,7 +155,7 @@ def read_inputs(path: str | Path, model_input: str,
         prep = prep or fit_images(arrays["X_jets"], arrays["pt"], arrays["m0"])
         inputs = image_batch(arrays.pop("X_jets"), arrays["pt"], arrays["m0"], prep)
     elif model_input == "particles":
-        names = read_meta(path).get("node_features")
+        names = node_feature_names(path)
         if kind not in ("jets", "calo_images") or not names:
             raise ValueError(f"{path} ({kind} table) holds no particles with named features (meta node_features); "
                              "real E2E files carry no constituents: train particle models on simulated calo jets "

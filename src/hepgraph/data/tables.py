@@ -271,6 +271,19 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return read_header(path)["meta"]
 
 
+def node_feature_names(path: str | Path) -> list[str] | None:
+    """The names of a table's node features: its meta ``node_features``, or, for a split table, that of the shards
+    it was made from (which must agree); None if the table does not name them."""
+    meta = read_meta(path)
+    if "node_features" in meta:
+        return list(meta["node_features"])
+    names = {json.dumps(source.get("meta", {}).get("node_features")) for source in meta.get("sources", [])}
+    if len(names) > 1:
+        raise ValueError(f"{path} was split from shards with different node features {sorted(names)}; "
+                         "preprocess them alike")
+    return json.loads(names.pop()) if names else None
+
+
 def _type(schema: pa.Schema, name: str) -> pa.DataType | None:
     return schema.field(name).type if name in schema.names else None
 

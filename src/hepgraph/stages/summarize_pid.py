@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from hepgraph.data.labels import QUARK
-from hepgraph.data.tables import iter_batches, read_arrays, read_header, read_meta
+from hepgraph.data.tables import iter_batches, node_feature_names, read_arrays, read_header
 from hepgraph.evaluation import pid
 from hepgraph.io import atomic_output
 
@@ -44,7 +44,7 @@ def baseline_values(path: str | Path) -> tuple[dict[str, np.ndarray], np.ndarray
         values = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
         return values, np.concatenate(labels) == QUARK
     arrays = read_arrays(path, kind, ["nodes", "mask", "label", "jet_mass", "n_constituents"])
-    values = pid.particle_baselines(arrays["nodes"], arrays["mask"], read_meta(path)["node_features"],
+    values = pid.particle_baselines(arrays["nodes"], arrays["mask"], node_feature_names(path),
                                     arrays["jet_mass"], arrays["n_constituents"])
     return values, arrays["label"] == QUARK
 
@@ -59,10 +59,12 @@ def run_scores(path: str | Path, is_quark: np.ndarray) -> dict[str, float]:
 def fmt(stat: dict[str, float] | float | None, digits: int = 3) -> str:
     if stat is None:
         return "-"
-    if isinstance(stat, dict):
-        mean = f"{stat['mean']:.{digits}f}"
-        return f"{mean} ± {stat['std']:.{digits}f}" if stat["n"] > 1 else mean
-    return f"{stat:.{digits}f}"
+    value = stat["mean"] if isinstance(stat, dict) else stat
+    if np.isinf(value):
+        return "∞"  # a rejection where no gluon jet passes (in at least one seed)
+    if isinstance(stat, dict) and stat["n"] > 1:
+        return f"{value:.{digits}f} ± {stat['std']:.{digits}f}"
+    return f"{value:.{digits}f}"
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -70,7 +72,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines = ["# Quark/gluon identification", "",
              f"Quark jets are the signal (table labels: 1 = quark, 0 = gluon). Scores on the test split; models: "
              f"mean ± standard deviation over {len(result['seeds'])} seed(s) {result['seeds']}. Rejection = 1 / "
-             "gluon efficiency at 30 % and 50 % quark efficiency. Baselines tag quarks by a low value.", ""]
+             "gluon efficiency at 30 % and 50 % quark efficiency (∞: no gluon jet passes). Baselines tag quarks by a "
+             "low value.", ""]
     for dataset, entry in result["datasets"].items():
         lines += [f"## {DATASET_NAMES.get(dataset, dataset)} (`{dataset}`, {entry['n_test']} test jets: "
                   f"{entry['n_quark']} quark, {entry['n_test'] - entry['n_quark']} gluon)", "",
