@@ -219,7 +219,7 @@ def test_tiny_run_trains_scores_and_plots_the_quark_gluon_taggers(tiny_run):
     pid_dir = tiny_run / "results" / "pid"
     result = json.loads((pid_dir / "metrics.json").read_text())
     assert result["seeds"] == [0, 1] and result["label_convention"].startswith("1 = quark")
-    runs = {"calo": {"cnn_calo", "resnet15_calo", "image_gnn_calo"}, "qg": {"particlenet_qg"}}
+    runs = {"calo": {"cnn_calo", "resnet15_calo", "image_gnn_calo", "particlenet_calo"}, "qg": {"particlenet_qg"}}
     for dataset, names in runs.items():
         entry = result["datasets"][dataset]
         test = read_arrays(tiny_run / "results" / "graphs" / dataset / "test.parquet",
