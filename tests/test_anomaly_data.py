@@ -13,7 +13,7 @@ from hepgraph.data.kinematics import pt_eta_phi_m, wrap_phi
 from hepgraph.data.pythia import SEED_MAX, JetSample, _collision_seed, simulate_jets
 from hepgraph.data.tables import read_arrays, read_meta, write_table
 from hepgraph.stages import prepare_jets, simulate_jets as simulate_stage, split, summarize_anomaly_data
-from workflow_runs import snakemake
+from workflow_runs import planned, snakemake
 
 SQRT_S = (91.1876, 1000.0)
 WINDOWS = {"dark": (150.0, 270.0), "lepton": (20.0, 5000.0), "tau": (20.0, 5000.0)}
@@ -172,3 +172,13 @@ def test_simulated_toptag_is_split_by_the_fractions(tmp_path):
                        "--configfile", "override.yaml", cwd=tmp_path)
     command = next(line for line in output.splitlines() if "hepgraph.stages.split" in line)
     assert "--input-splits" not in command and "--fractions 0.7 0.15 0.15 --seed 0 --stratify label" in command
+
+
+def test_processes_pick_the_anomaly_tables_and_the_summary_reads_each_by_table_and_label(tmp_path):
+    (tmp_path / "override.yaml").write_text("datasets: {anomaly: {processes: [tau, dark]}}\n")
+    args = ("--configfile=override.yaml", "results/graphs/anomaly_datasets.md")
+    assert planned(*args, cwd=tmp_path)["simulate_jets"] == 4  # toptag qcd and top, tau, dark
+    output = snakemake("--dry-run", "--printshellcmds", *args, cwd=tmp_path)
+    command = next(line for line in output.splitlines() if "hepgraph.stages.summarize_anomaly_data" in line)
+    assert ("--dataset qcd results/graphs/toptag 0 --dataset top results/graphs/toptag 1 --dataset dark "
+            "results/graphs/anomaly_dark all --dataset tau results/graphs/anomaly_tau all") in command

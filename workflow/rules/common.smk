@@ -111,7 +111,7 @@ def simulated(dataset, processes, ext, seeds=None):
 def simulation(dataset, process):
     """The simulation settings of a process of a dataset: the dataset's simulate section or, for the anomaly
     datasets, the process's own."""
-    return DATA["anomaly"]["processes"][process] if dataset == "anomaly" else DATA[dataset]["simulate"]
+    return DATA[dataset]["simulate"][process] if dataset == "anomaly" else DATA[dataset]["simulate"]
 
 
 def simulate_options(wildcards):
@@ -145,8 +145,8 @@ def jet_tables():
 def anomaly_tables():
     fmt, ext = JET_FORMATS["anomaly"]
     return {f"anomaly_{p}": dict(kind="jets", dataset="anomaly", format=fmt, label=ANOMALY_DATASETS.index(p),
-                                 shards=simulated("anomaly", [p], ext, sim["seeds"]))
-            for p, sim in DATA["anomaly"]["processes"].items()}
+                                 shards=simulated("anomaly", [p], ext, DATA["anomaly"]["simulate"][p]["seeds"]))
+            for p in DATA["anomaly"]["processes"]}
 
 
 def calo_tables():
