@@ -292,7 +292,8 @@ def test_channels_first_round_trip_keeps_each_channel_and_channels_last_is_refus
     assert not (tmp_path / "x.parquet").exists()
 
 
-def test_streaming_a_file_of_many_row_groups_holds_a_few_jets_in_memory(tmp_path, monkeypatch):
+@pytest.mark.parametrize("row_group_size", [1, 4])  # 1: the CMS files' layout
+def test_streaming_a_file_of_many_row_groups_holds_a_few_jets_in_memory(tmp_path, monkeypatch, row_group_size):
     import tracemalloc
 
     from hepgraph.data import tables
@@ -305,7 +306,7 @@ def test_streaming_a_file_of_many_row_groups_holds_a_few_jets_in_memory(tmp_path
     images = np.zeros((n, 3, 125, 125), np.float32)
     images[:, :, 60:65, 60:65] = rng.uniform(0, 50, (n, 3, 5, 5))
     write_e2e_parquet(tmp_path / "big.parquet", images, np.full(n, 100.0), np.full(n, 9.0), np.arange(n) % 2,
-                      row_group_size=4)
+                      row_group_size=row_group_size)
     out = tmp_path / "calo.parquet"
     tracemalloc.start()
     prepare_calo.main(["--input", str(tmp_path / "big.parquet"), "--quark-label", "1", "--batch-size", "4",

@@ -288,8 +288,8 @@ def has_particles(path: str | Path) -> bool:
 
 
 def read_e2e_parquet(path: str | Path, batch_size: int = 64) -> Iterator[dict[str, np.ndarray]]:
-    """Stream an E2E-layout parquet file row group by row group, in batches of up to ``batch_size`` jets; memory
-    holds one row group's Arrow buffers and one batch, whatever the file's size.
+    """Stream an E2E-layout parquet file in batches of up to ``batch_size`` jets, row group by row group; memory
+    holds the Arrow buffers of ``batch_size`` jets or one row group, whichever is more, whatever the file's size.
 
     Yields dicts with ``X_jets`` float32 [B, 3, 125, 125], ``pt`` and ``m0`` float32 [B] (GeV), ``y`` int64 [B]
     (the file's raw 0/1 labels: map them with ``hepgraph.data.labels.table_labels``) and, for files with a
@@ -349,19 +349,34 @@ def _open(path: str | Path) -> pq.ParquetFile:
                                   RAW_FIX) from err
 
 
-def _batches(file: pq.ParquetFile, path: str | Path, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
-    """Batches read row group by row group: one reader per row group, so Arrow frees each group's buffers (a
-    single reader over the whole file holds on to them: 260 MiB after 10 row groups of 64 jets)."""
-    columns = [*E2E_COLUMNS, *([PARTICLES] if PARTICLES in file.schema_arrow.names else [])]
-    start = 0
+def _reader_groups(file: pq.ParquetFile, batch_size: int) -> list[list[int]]:
+    """Runs of consecutive row groups, each of at least ``batch_size`` jets or a single row group: the CMS files
+    hold one jet per row group, files written here 64."""
+    runs, run, rows = [], [], 0
     for group in range(file.num_row_groups):
-        reader = file.iter_batches(batch_size=batch_size, row_groups=[group], columns=columns)
+        run.append(group)
+        rows += file.metadata.row_group(group).num_rows
+        if rows >= batch_size:
+            runs.append(run)
+            run, rows = [], 0
+    return runs + [run] if run else runs
+
+
+def _batches(file: pq.ParquetFile, path: str | Path, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+    """Batches read by one Arrow reader per run of row groups (:func:`_reader_groups`), so Arrow frees each run's
+    buffers (a single reader over the whole file holds on to them: 260 MiB after 10 row groups of 64 jets)."""
+    columns = [*E2E_COLUMNS, *([PARTICLES] if PARTICLES in file.schema_arrow.names else [])]
+    group_starts = np.cumsum([0, *(file.metadata.row_group(i).num_rows for i in range(file.num_row_groups))])
+    start = 0
+    for groups in _reader_groups(file, batch_size):
+        reader = file.iter_batches(batch_size=batch_size, row_groups=groups, columns=columns)
         while True:
             try:
                 batch = next(reader)
             except StopIteration:
                 break
             except (OSError, pa.ArrowException) as err:
+                group = int(np.searchsorted(group_starts, start, side="right")) - 1
                 raise UnreadableFileError(path, f"the jets from row {start} (row group {group} of "
                                           f"{file.num_row_groups}) cannot be read ({type(err).__name__}: {err})",
                                           RAW_FIX) from err
