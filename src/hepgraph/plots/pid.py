@@ -48,8 +48,8 @@ def training_curves(metrics: Mapping[str, Sequence[pd.DataFrame]], path: str | P
         color = f"C{i % 10}"
         for seed, table in enumerate(tables):
             label = run if seed == 0 else None
-            loss_ax.plot(table["epoch"], table["train_loss"], color=color, label=label)
-            loss_ax.plot(table["epoch"], table["val_loss"], color=color, ls="--")
+            loss_ax.plot(table["epoch"], table["train_loss"], color=color, marker=".", label=label)
+            loss_ax.plot(table["epoch"], table["val_loss"], color=color, marker=".", ls="--")
             auc_ax.plot(table["epoch"], table["val_auc"], color=color, marker=".", label=label)
     loss_ax.set(xlabel="epoch", ylabel="binary cross-entropy (solid: training, dashed: validation)")
     auc_ax.set(xlabel="epoch", ylabel="validation ROC AUC")
