@@ -4,8 +4,8 @@ TrackML CSV files; appends a table to benchmarks/results.md.
     .venv/bin/python benchmarks/tracking_events.py [--pileup 0 2 200] [--events 3] [--no-record]
 
 One process, one core: the shard's cost is the Pythia initialisation (once per shard) plus events x (generation +
-Fatras + digitisation + writing). Sizes are the mean per event: generated particles (charged and photons in the
-acceptance pT > 0.1 GeV, |eta| < 4), hits with noise, reconstructable particles (pT > 1 GeV, >= 5 hits).
+Fatras + digitisation + writing). Sizes are the mean per event: generated particles (charged, in the acceptance
+pT > 0.1 GeV, |eta| < 4), hits with noise, reconstructable particles (pT > 1 GeV, >= 5 hits).
 """
 
 from __future__ import annotations

@@ -117,7 +117,7 @@ def test_ttbar_with_pileup_from_pythia():
     for event in events:
         pt = np.hypot(event.momentum[:, 0], event.momentum[:, 1])
         assert (pt > 0.3).all() and (np.abs(np.arcsinh(event.momentum[:, 2] / pt)) < 3.0).all()
-        assert ((event.charge != 0) | (event.pdg == 22)).all()
+        assert (event.charge != 0).all()
         assert len(np.unique(event.barcode, axis=0)) == len(event)
         primary, secondary = event.barcode[:, 0], event.barcode[:, 1]
         assert set(primary) == set(range(1, primary.max() + 1))  # the ttbar interaction is 1, pile-up 2, 3, ...
@@ -162,7 +162,7 @@ def test_simulated_noise_has_the_configured_share(ttbar):
         assert (truth.loc[noise_hits, "weight"] == 0).all() and truth["weight"].sum() == pytest.approx(1.0)
         np.testing.assert_allclose(hits.loc[noise_hits, ["x", "y", "z"]].to_numpy(),
                                    truth.loc[noise_hits, ["tx", "ty", "tz"]].to_numpy())
-        assert (particles["q"] != 0).all()  # photons are simulated (they convert) but, as in TrackML, not listed
+        assert (particles["q"] != 0).all()  # as in TrackML, only charged particles are listed
         counts = truth.loc[~noise_hits, "particle_id"].value_counts()
         np.testing.assert_array_equal(particles["nhits"], counts.reindex(particles["particle_id"], fill_value=0))
         # a ttbar event without pile-up: a hundred to a few hundred charged particles with hits

@@ -4,8 +4,9 @@ This is how TrackML's events were made (Amrouche et al. 2019): a hard ttbar inte
 soft inelastic (minimum-bias) interactions, mean 200 at the HL-LHC, each at its own vertex drawn from the
 luminous region. Pythia decays the short-lived hadrons (K0S, Lambda, charm, bottom), so their products start at
 displaced vertices; charged pions, kaons and muons stay stable (Pythia's default; Fatras does not decay them
-either). Only particles the tracker can see are kept: charged ones and photons (which convert in the material),
-above ``pt_min`` within ``|eta| < eta_max``. :func:`particle_gun` is the simple alternative: particles of one type
+either). Only charged particles are kept, above ``pt_min`` within ``|eta| < eta_max``: TrackML's events carry
+almost no conversion electrons (1 of the 548 particles of the reference event is an electron), so photons, which
+would convert in the material, are left out as they evidently were there. :func:`particle_gun` is the simple alternative: particles of one type
 from one vertex, flat in pT and eta. Lengths in mm, momenta and masses in GeV, charge in e.
 
 Each particle gets the ACTS barcode fields (primary vertex, secondary vertex, particle, generation, sub-particle)
@@ -24,7 +25,6 @@ import numpy as np
 SQRT_S = 14000.0  # GeV, the HL-LHC's (TrackML's) centre-of-mass energy
 SEED_MAX = 900_000_000  # Pythia's Random:seed range
 PROMPT_MM = 1e-3  # production vertices closer than this to the interaction point count as the interaction point
-PHOTON = 22
 _DECAYS_INSIDE = ("ParticleDecays:limitCylinder = on", "ParticleDecays:xyMax = 1000", "ParticleDecays:zMax = 2900")
 """Pythia decays particles only inside the tracker (r < 1 m, |z| < 2.9 m of the interaction point): beyond it their
 products would start outside the Generic detector's world volume (r < 1028.5 mm, |z| < 3001 mm)."""
@@ -63,9 +63,9 @@ def _pythia(process: str, seed: int):
 
 def _final_state(pythia, pt_min: float, eta_max: float) -> np.ndarray:
     """float64 [P, 10]: pdg, charge, mass, x, y, z, t, px, py, pz of the visible final-state particles of the
-    current Pythia event: charged or photons, pT > pt_min, |eta| < eta_max."""
+    current Pythia event: charged, pT > pt_min, |eta| < eta_max."""
     rows = [(p.id(), p.charge(), p.m(), p.xProd(), p.yProd(), p.zProd(), p.tProd(), p.px(), p.py(), p.pz())
-            for p in pythia.event if p.isFinal() and (p.isCharged() or p.id() == PHOTON)]
+            for p in pythia.event if p.isFinal() and p.isCharged()]
     rows = np.array(rows, dtype=np.float64).reshape(-1, 10)
     pt = np.hypot(rows[:, 7], rows[:, 8])
     with np.errstate(divide="ignore"):

@@ -4,7 +4,7 @@ The ACTS Generic detector has the TrackML detector's layout: the same 18,728 sen
 volumes (pixel 7-9, short strips 12-14, long strips 16-18; 8, 13, 17 are barrels) and layers, here in a constant
 solenoid field along +z. The particles come from :mod:`hepgraph.data.collisions` (Pythia 8 top pairs with
 pile-up, or a particle gun) and enter Fatras through its CSV particle reader. Fatras propagates them with multiple
-scattering, ionisation and radiation energy loss and photon conversions, and records the true point where a
+scattering, ionisation and radiation energy loss (and photon conversions) and records the true point where a
 particle crosses a sensitive module. :func:`digitise` turns those into measured hits as TrackML's digitisation
 does (per-region errors, :mod:`hepgraph.data.digitisation`) and adds noise hits (particle id 0). As in TrackML,
 the particles tables list the charged particles (generated and Fatras' secondaries, with or without hits).
