@@ -173,6 +173,7 @@ def test_auc_map_and_thesis_cross_matrix_count():
     assert anomaly.above_chance(anomaly.THESIS_CROSS) == (52, 56)
     assert anomaly.invertible_pairs(anomaly.THESIS_CROSS) == (46, 56)  # 4 entries below 0.5 spoil 8, ldm-gluon 2
     assert anomaly.mean_std([1.0, 2.0, 3.0]) == (2.0, 1.0)
+    assert anomaly.mean_std([np.inf, np.inf])[0] == np.inf  # no background jet passed: infinite rejection
 
 
 def test_tiny_run_evaluates_the_anomaly_family(tiny_run):
