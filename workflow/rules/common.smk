@@ -32,6 +32,7 @@ os.environ.update(PATH=os.pathsep.join([str(Path(sys.executable).parent), os.env
 sys.path.insert(0, str(SRC))
 
 from hepgraph.data import registry  # noqa: E402  (the remote files of downloadable datasets)
+from hepgraph.data.pythia import ANOMALY_PROCESSES  # noqa: E402  (anomaly dataset -> its Pythia process)
 from hepgraph.dependencies import imported_files  # noqa: E402
 
 
@@ -74,8 +75,6 @@ TOPTAG_FILES = ["train.h5", "val.h5", "test.h5"]
 ANOMALY_DATASETS = ["qcd", "top", "qcd_light", "dark", "quark", "gluon", "lepton", "tau"]
 """The eight datasets of the anomaly thesis's cross matrix (Kluettermann 2021, Table 8.1), in its order; the jets
 of table anomaly_<process> carry the label of their process's index here."""
-ANOMALY_PYTHIA = {"qcd_light": "qcd", "dark": "dark", "quark": "q", "gluon": "g", "lepton": "lepton", "tau": "tau"}
-"""The hepgraph.data.pythia process simulating each anomaly process."""
 
 
 def anomaly_datasets():

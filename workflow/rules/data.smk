@@ -40,11 +40,11 @@ rule simulate_jets:
         BENCHMARKS / "simulate_jets" / "{dataset}" / "{process}_{seed}.{ext}.tsv"
     wildcard_constraints:
         dataset="|".join(JET_FORMATS),
-        process="|".join(["g", "q", "t", "w", "z", "qcd", "top", *ANOMALY_PYTHIA]),
+        process="|".join(["g", "q", "t", "w", "z", "qcd", "top", *ANOMALY_PROCESSES]),
         ext="|".join(ext for _, ext in JET_FORMATS.values()),
     params:
         format=lambda w: JET_FORMATS[w.dataset][0],
-        process=lambda w: ANOMALY_PYTHIA[w.process] if w.dataset == "anomaly" else w.process,
+        process=lambda w: ANOMALY_PROCESSES[w.process] if w.dataset == "anomaly" else w.process,
         sim=lambda w: simulation(w.dataset, w.process),
         options=simulate_options,
     threads: 1

@@ -38,6 +38,8 @@ LEPTON_COLLIDER = ("lepton", "tau")
 BEAMS = {"pp": ((2212, 2212),), "leptons": ((11, -11), (13, -13))}
 """PDG ids (idA, idB) of the beams of each collision: protons, or electrons and muons (the thesis's lepton
 collisions had "any combination of electrons and muons"; each sqrt_s is run with both pairs)."""
+ANOMALY_PROCESSES = {"qcd_light": "qcd", "dark": "dark", "quark": "q", "gluon": "g", "lepton": "lepton", "tau": "tau"}
+"""The process simulating each dataset of the anomaly thesis's cross matrix that is not in the top-tagging data."""
 TWO_TO_ONE = ("dark", "lepton", "tau")
 """Processes produced through an s-channel resonance (2 -> 1): PhaseSpace:pTHat cuts do not apply to them."""
 SEED_MAX = 900_000_000
