@@ -1,7 +1,7 @@
 """Track-finding GNNs of Liu et al. 2023, "Hierarchical Graph Neural Networks for Particle Track Reconstruction".
 
 Every model reads an event's hits (features ``x`` [N, F]) and its constructed graph (``edge_index`` [2, E], each
-undirected edge once; edges start from their hits' states and feature differences x_j - x_i), encodes them with an
+undirected edge once; edges start from their hits' states and geometric features, see :func:`edge_features`), encodes them with an
 interaction network (Battaglia et al. 2016: residual edge updates
 e_ij <- e_ij + phi_e(e_ij, h_i, h_j), then node updates h_i <- h_i + phi_n(h_i, sum of e over i's edges)), and
 builds track candidates, one label per hit (-1: no track):
@@ -78,10 +78,24 @@ class InteractionNetwork(nn.Module):
         return h, e
 
 
-def edge_offsets(x: Tensor, edge_index: Tensor) -> Tensor:
-    """[E, F]: x_j - x_i of each edge's scaled hit features (r, phi, z), the phi difference wrapped into [-1, 1)."""
-    d = x[edge_index[1]] - x[edge_index[0]]
-    return torch.cat([d[:, :1], torch.remainder(d[:, 1:2] + 1, 2) - 1, d[:, 2:]], dim=1)
+EDGE_FEATURES = 6
+
+
+def edge_features(x: Tensor, edge_index: Tensor) -> Tensor:
+    """[E, 6] geometric features of each edge from its hits' scaled (r, phi, z) ``x``, oriented outwards (from the
+    hit of smaller r): dr, dphi (wrapped into [-1, 1)), dz, d eta, the z at r = 0 of the line through both hits
+    (/ 1000 mm, clipped to +-10) and dphi / dr (clipped to +-10): small for tracks of high pT from the origin."""
+    a, b = x[edge_index[0]], x[edge_index[1]]
+    d = b - a
+    sign = torch.where(d[:, 0] < 0, -1.0, 1.0).unsqueeze(1)
+    d = d * sign
+    dphi = torch.remainder(d[:, 1] + 1, 2) - 1
+    inner = torch.where(sign > 0, a, b)
+    dr = d[:, 0].clamp_min(1e-6)
+    eta = torch.asinh(x[:, 2] / x[:, 0].clamp_min(1e-6))
+    deta = (eta[edge_index[1]] - eta[edge_index[0]]) * sign.squeeze(1)
+    z0 = (inner[:, 2] - inner[:, 0] * d[:, 2] / dr).clamp(-10, 10)
+    return torch.stack([d[:, 0], dphi, d[:, 2], deta, z0, (dphi / dr).clamp(-10, 10)], dim=1)
 
 
 def incident_sum(e: Tensor, edge_index: Tensor, n: int) -> Tensor:
@@ -222,7 +236,7 @@ class TrackingGNN(nn.Module):
         self.kind, self.config = kind, config
         hidden = config.hidden
         self.node_encoder = mlp([config.in_features, hidden, hidden], last_activation=True)
-        self.edge_encoder = mlp([2 * hidden + config.in_features, hidden, hidden], last_activation=True)
+        self.edge_encoder = mlp([2 * hidden + EDGE_FEATURES, hidden, hidden], last_activation=True)
         self.flat = InteractionNetwork(hidden, config.layers)
         self.hierarchical = kind in ("emb_hgnn", "bc_hgnn")
         if kind == "ec":
@@ -238,7 +252,7 @@ class TrackingGNN(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor) -> dict[str, Tensor | Hierarchy]:
         h = self.node_encoder(x)
-        e = self.edge_encoder(torch.cat([h[edge_index[0]], h[edge_index[1]], edge_offsets(x, edge_index)], dim=1))
+        e = self.edge_encoder(torch.cat([h[edge_index[0]], h[edge_index[1]], edge_features(x, edge_index)], dim=1))
         h, e = self.flat(h, e, edge_index)
         if self.kind == "ec":
             return {"edge_logits": self.head(e).squeeze(1)}
