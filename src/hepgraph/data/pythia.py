@@ -16,8 +16,9 @@ Each process gives jets of one truth class:
 * ``"tau"``: l+l- -> gamma*/Z -> tau+ tau- in the same collisions; a jet is a tau jet when a tau that decays
   hadronically lies within Delta R < R.
 
-"t", "w", "z", "g", "q" are meant for a JetNet-like window (pT ~ 1 TeV) and "top", "qcd" for a top-tagging-like
-window (550-650 GeV); the window itself is an argument. Multi-parton interactions, showers, hadronisation and
+"t", "w", "z", "g", "q" are meant for a JetNet-like window (pT ~ 1 TeV), "top", "qcd" for a top-tagging-like
+window (550-650 GeV), "dark" for 150-270 GeV (its Z' decays at rest give dark quarks of pT <= 250 GeV) and
+"lepton", "tau" for any window below sqrt(s) / 2; the window itself is an argument. Multi-parton interactions, showers, hadronisation and
 decays stay on: they shape jets. Only the two leading jets of an event are candidates; the ones inside the pT
 window, inside |eta| < eta_max and matching the truth are kept. Momenta in GeV.
 """
