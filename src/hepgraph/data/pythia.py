@@ -17,7 +17,7 @@ Each process gives jets of one truth class:
   hadronically lies within Delta R < R.
 
 "t", "w", "z", "g", "q" are meant for a JetNet-like window (pT ~ 1 TeV), "top", "qcd" for a top-tagging-like
-window (550-650 GeV), "dark" for 150-270 GeV (its Z' decays at rest give dark quarks of pT <= 250 GeV) and
+window (550-650 GeV), "dark" for 150-270 GeV (its 500 GeV Z' gives dark quarks of pT up to about 250 GeV) and
 "lepton", "tau" for any window below sqrt(s) / 2; the window itself is an argument. Multi-parton interactions, showers, hadronisation and
 decays stay on: they shape jets. Only the two leading jets of an event are candidates; the ones inside the pT
 window, inside |eta| < eta_max and matching the truth are kept. Momenta in GeV.
