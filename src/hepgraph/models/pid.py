@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hepgraph.data.calo import ECAL_CRYSTAL
+from hepgraph.data.labels import QUARK
 from hepgraph.device import autocast, to_device
 from hepgraph.evaluation.pid import accuracy, roc_auc
 
@@ -340,7 +341,7 @@ class ClassifierTask:
         logits = predict(self.model, self.val, self.device)
         labels = torch.cat([b["label"] for b in self.val]).float()
         loss = F.binary_cross_entropy_with_logits(logits, labels).item()
-        is_quark = labels.numpy() == 1
+        is_quark = labels.numpy() == QUARK
         return {"loss": loss, "accuracy": accuracy(logits.numpy(), is_quark, threshold=0.0),
                 "auc": roc_auc(logits.numpy(), is_quark)}
 
