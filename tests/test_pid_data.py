@@ -254,18 +254,26 @@ def real_layout_file(path, images: np.ndarray, y: np.ndarray, channels_last: boo
                              "m0": np.full(n, 10.0), "y": y.astype(np.float64)}), path, row_group_size=2)
 
 
-def test_real_files_labels_follow_the_configured_quark_label(tmp_path):
+def test_real_files_labels_follow_the_configured_quark_label(tmp_path, caplog):
     from hepgraph.stages import prepare_calo
 
     images = np.zeros((4, 3, 125, 125), np.float32)
+    images[:, 0, 60, :10] = 1.0  # 10 tracks per jet; jet 2 (raw y = 1) has 20
+    images[2, 0, 61, :10] = 1.0
     real_layout_file(tmp_path / "cms.parquet", images, np.array([0, 0, 1, 0]))
     for quark_label, expected in ((0, [QUARK, QUARK, GLUON, QUARK]), (1, [GLUON, GLUON, QUARK, GLUON])):
         out = tmp_path / f"calo{quark_label}.parquet"
+        caplog.clear()
         prepare_calo.main(["--input", str(tmp_path / "cms.parquet"), "--quark-label", str(quark_label),
                            "--output", str(out)])
         table = read_arrays(out, "calo_images")
         assert table["y"].tolist() == expected and "nodes" not in table
         assert read_header(out)["meta"]["raw_quark_label"] == quark_label
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        # the jets called quarks must have fewer tracks: with raw y = 1 as quark they have 20 against 10
+        assert warnings == ([] if quark_label == 0 else [
+            "the jets labelled quark have as many or more tracks than the gluon jets (20.0 vs 10.0 non-empty track "
+            "pixels): quark jets have fewer; check --quark-label 1 (datasets.calo.quark_label)"])
 
 
 def test_channels_first_round_trip_keeps_each_channel_and_channels_last_is_refused(tmp_path):

@@ -9,6 +9,10 @@ file (the real CMS files are 7-10 GB). Raw labels become the tables' convention 
 quark label (the simulated ones) must agree with it. Files with a ``particles`` column (simulated) also give
 ``nodes``/``mask``: ParticleNet's features of the ``--n-nodes`` leading constituents. A damaged file stops the
 stage with the file and row group named, and no table is written.
+
+As a check of the label convention the stage logs the mean number of non-empty track pixels of the quark and
+of the gluon jets, and warns when the quarks have as many or more: quark jets have fewer charged particles than
+gluon jets of the same pT in every simulation and measurement, so that points to an inverted ``--quark-label``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 from hepgraph.data.calo import PARTICLES, has_particles, read_e2e_meta, read_e2e_parquet
 from hepgraph.data.jet_formats import qg_charge, qg_p4
 from hepgraph.data.jet_graphs import PARTICLE_FEATURES, particle_features
-from hepgraph.data.labels import CLASS_NAMES, QUARK, table_labels
+from hepgraph.data.labels import CLASS_NAMES, GLUON, QUARK, table_labels
 from hepgraph.data.tables import write_table
 
 log = logging.getLogger(__name__)
@@ -69,20 +73,30 @@ def main(argv: list[str] | None = None) -> None:
             "raw_quark_label": args.quark_label,
             **({"node_features": list(PARTICLE_FEATURES)} if any(with_particles.values()) else {})}
     per_class = np.zeros(2, np.int64)
+    track_pixels = np.zeros(2)  # non-empty track-pT pixels summed over the jets of each class
 
     def batches() -> Iterator[dict[str, np.ndarray]]:
         for path, stream in streams.items():
             for batch in stream:
                 columns = calo_columns(batch, args.quark_label, args.n_nodes)
                 per_class[:] += np.bincount(columns["y"], minlength=2)
+                track_pixels[:] += np.bincount(columns["y"], (columns["X_jets"][:, 0] > 0).sum(axis=(1, 2)),
+                                               minlength=2)
                 yield columns
             log.info("%s: %d jets so far", path, per_class.sum())
         if not per_class.any():
             raise ValueError(f"no jets in {args.input}: check that the E2E files are complete")
 
     n = write_table(args.output, "calo_images", batches(), meta)
-    log.info("wrote %d jets (%d %s, %d %s) to %s", n, per_class[QUARK], CLASS_NAMES[QUARK], per_class[1 - QUARK],
-             CLASS_NAMES[1 - QUARK], args.output)
+    log.info("wrote %d jets (%d %s, %d %s) to %s", n, per_class[QUARK], CLASS_NAMES[QUARK], per_class[GLUON],
+             CLASS_NAMES[GLUON], args.output)
+    if per_class.all():
+        quark, gluon = track_pixels[QUARK] / per_class[QUARK], track_pixels[GLUON] / per_class[GLUON]
+        log.info("non-empty track pixels per jet: %.1f for quarks, %.1f for gluons", quark, gluon)
+        if quark >= gluon:
+            log.warning("the jets labelled quark have as many or more tracks than the gluon jets (%.1f vs %.1f "
+                        "non-empty track pixels): quark jets have fewer; check --quark-label %d "
+                        "(datasets.calo.quark_label)", quark, gluon, args.quark_label)
 
 
 if __name__ == "__main__":
