@@ -10,7 +10,7 @@ from scipy.special import ndtr
 from hepgraph.data.jet_formats import QGJets, qg_charge, qg_to_graphs
 from hepgraph.data.jet_graphs import PARTICLE_FEATURES, particle_features, pid_flags
 from hepgraph.data.labels import GLUON, QUARK, class_name, table_labels
-from hepgraph.data.tables import iter_batches, read_arrays, read_header, write_table
+from hepgraph.data.tables import iter_batches, read_arrays, read_graphs, read_header, write_table
 
 F = {name: i for i, name in enumerate(PARTICLE_FEATURES)}
 
@@ -89,6 +89,8 @@ def test_calo_images_tables_hold_constituents_or_not(tmp_path):
         np.testing.assert_array_equal(back[name], values)
     assert read_header(tmp_path / "sim.parquet")["meta"]["node_features"][-1] == "is_muon"
     assert sorted(read_arrays(tmp_path / "real.parquet", "calo_images")) == ["X_jets", "m0", "pt", "y"]
+    with pytest.raises(ValueError, match="calo_images tables are images, not graphs"):
+        read_graphs(tmp_path / "sim.parquet", "calo_images")
     with pytest.raises(ValueError, match=r"real\.parquet has no column\(s\) \['nodes'\]"):
         next(iter_batches(tmp_path / "real.parquet", "calo_images", ["nodes", "y"]))
     with pytest.raises(ValueError, match="'nodes' and 'mask' go together"):

@@ -443,14 +443,15 @@ def read_graphs(path: str | Path, kind: str) -> list["torch_geometric.data.Data"
     import torch
     from torch_geometric.data import Data
 
+    if kind == "calo_images":
+        raise ValueError(f"{kind} tables are images, not graphs: use read_dense (or read_arrays for their "
+                         "optional constituents)")
     arrays = read_arrays(path, kind)
     if kind == "tracking_events":
         return [Data(pos=torch.from_numpy(np.stack([arrays[c][i] for c in "xyz"], axis=1)),
                      **{name: torch.from_numpy(arrays[name][i]) for name in _HITS if name not in ("x", "y", "z")},
                      event_id=int(arrays["event_id"][i]))
                 for i in range(len(arrays["event_id"]))]
-    if "mask" not in arrays:
-        raise ValueError(f"{kind} tables are images, not graphs: use read_dense")
     label = arrays["label"]
     return [Data(x=torch.from_numpy(nodes[mask]), y=torch.tensor([y]))
             for nodes, mask, y in zip(arrays["nodes"], arrays["mask"], label)]
