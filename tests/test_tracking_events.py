@@ -262,3 +262,20 @@ def test_workflow_reads_real_trackml_events_by_path(shared_data, tmp_path):
     pt1 = _summary_row(pages[1], "train")
     assert pt1[:2] == ["train", "1"] and pt1[3] == "0.0 [0-0]" and pt1[5] == "53.0 [53-53]"
     assert _summary_row(pages[0], "val")[1] == "0"  # one event: it goes to train
+
+
+def test_default_resolution_is_the_spread_of_real_trackml_hits(shared_data):
+    """Measured minus true position of the real event's hits along the axes of their modules (TrackML's own
+    detector description): the default resolution is its spread per region, rounded (one event: the spreads
+    themselves are known to 2-3.5 %)."""
+    detector = pd.read_csv(shared_data / "trackml" / "detectors.csv.gz")
+    event = read_event(shared_data / "trackml", "event000000001")
+    hits = event["hits"].merge(event["truth"], on="hit_id")
+    hits = hits[hits["particle_id"] != 0].merge(detector, on=["volume_id", "layer_id", "module_id"])
+    residual = hits[["x", "y", "z"]].to_numpy() - hits[["tx", "ty", "tz"]].to_numpy()
+    local = np.stack([np.einsum("hk,hk->h", residual, hits[[f"rot_x{a}", f"rot_y{a}", f"rot_z{a}"]].to_numpy())
+                      for a in "uvw"], axis=1)
+    for region, volumes in REGIONS.items():
+        in_region = hits["volume_id"].isin(volumes).to_numpy()
+        np.testing.assert_allclose(local[in_region, :2].std(axis=0), RESOLUTION[region], rtol=0.01)
+        assert np.abs(local[in_region, 2]).max() < 0.01  # on the module plane
