@@ -60,11 +60,11 @@ def test_tau_jets_are_one_or_three_prongs_with_the_tau_charge(samples):
 
 def test_dark_jets_lose_momentum_to_invisible_dark_pions(samples):
     """A quarter of the dark hadrons are stable dark pions, which the jet does not see: many dark jets carry well
-    under their dark quark's pT (measured on 60 jets: 10 % below 0.70, median 0.91; light-quark jets of the same
-    window: 10 % below 0.97)."""
+    under their dark quark's pT (measured on 200 jets: 42 % below 0.9, median 0.92; 100 light-quark jets of the
+    same window: 7 % below 0.9, median 1.08). With 30 jets, fewer than 6 below 0.9 has a chance of 0.4 %."""
     s = samples["dark"]
     ratio = pt_eta_phi_m(s.jet_p4)[0] / pt_eta_phi_m(s.parton_p4)[0]
-    assert np.mean(ratio < 0.8) >= 0.1
+    assert np.mean(ratio < 0.9) >= 0.2
 
 
 def test_same_seed_same_jets_and_one_seed_per_collision():
