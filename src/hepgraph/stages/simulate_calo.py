@@ -4,10 +4,11 @@
         --eta-max 1.4 --jet-r 0.4 --sqrt-s 8000 --pileup 0 --output results/raw/calo/simulate/q_1.parquet
 
 Pythia 8 + FastJet jets (``hepgraph.data.pythia``; "q" light-quark, "g" gluon), overlaid with a Poisson number
-(mean ``--pileup``) of minimum-bias interactions (``hepgraph.data.pileup``), imaged through the CMS barrel
-response (``hepgraph.data.calo.Detector``: one option per setting, CMS values by default). The jets' own
-constituents (no pile-up) go in the ``particles`` column. Labels: q -> y = 1, g -> y = 0 (``quark_label`` 1 in
-the file's provenance).
+(mean ``--pileup``) of minimum-bias interactions (``hepgraph.data.pileup``, seeded from the shard's seed and
+process), imaged through the CMS barrel response (``hepgraph.data.calo.Detector``: one option per setting, CMS
+values by default). ``pt`` and ``m0`` are the jet's (its visible particles', without pile-up), and so are the
+constituents in the ``particles`` column. Labels: q -> y = 1, g -> y = 0 (``quark_label`` 1 in the file's
+provenance).
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng([args.seed, int(LABELS[args.process])])
     counts = rng.poisson(args.pileup, args.n_jets)
     start = time.perf_counter()
-    events = minimum_bias(int(counts.sum()), SEED_MAX + 1 - args.seed, args.sqrt_s)  # other seeds than the jets'
+    pileup_seed = int(np.random.SeedSequence([args.seed, LABELS[args.process]]).generate_state(1)[0]) % SEED_MAX + 1
+    events = minimum_bias(int(counts.sum()), pileup_seed, args.sqrt_s)  # other events for every shard
     if events:
         log.info("%d minimum-bias interactions (mean %.1f per jet) in %.1f s", len(events), args.pileup,
                  time.perf_counter() - start)
