@@ -17,8 +17,8 @@ builds track candidates, one label per hit (-1: no track):
   Its final node embeddings are clustered by HDBSCAN as for ``emb_in``.
 - ``bc_hgnn``: the same hierarchy, ending in a bipartite classifier that scores each (hit, supernode) edge; a hit
   joins its best supernode if that scores above ``edge_cut``. It trains with the bipartite matching loss (each
-  supernode matched to at most one particle by a minimum-weight full bipartite matching of the BCE it would save,
-  then BCE against the matched targets) plus a squared-hinge "training wheel" loss on the intermediate embeddings
+  supernode matched to a distinct particle by a minimum-weight full bipartite matching that maximises the summed
+  assignment probability of the particles' hits, then BCE against the matched targets) plus a squared-hinge "training wheel" loss on the intermediate embeddings
   whose weight falls linearly from 1 to 0 over the first ``wheel_epochs`` epochs.
 """
 
@@ -336,20 +336,20 @@ def cluster_embeddings(embedding: Tensor, min_cluster_size: int) -> np.ndarray:
 def matched_particles(logits: Tensor, bip_hit: Tensor, bip_sn: Tensor, pid: Tensor, k: int) -> Tensor:
     """int64 [k]: the particle matched to each of k supernodes (0: none) by the bipartite matching loss.
 
-    Assigning particle p to supernode a changes the BCE of its edges (i, a) by sum over hits i of p of
-    [BCE(l_ia, 1) - BCE(l_ia, 0)]; each supernode takes at most one particle and each particle at most one
-    supernode, so that the total change is smallest (a minimum-weight full bipartite matching in which every supernode
-    may instead match its own "no particle" node at no change)."""
+    The cost of assigning particle p to supernode a is minus the summed assignment probability sigmoid(l_ia) of
+    p's hits i over their edges (i, a): minus the expected number of p's hits the model assigns to a. Supernodes
+    and particles linked by an edge are matched one to one, as many as possible and among those at the smallest
+    total cost (a minimum-weight full bipartite matching in which each supernode may instead take its own "no
+    particle" node, weighted above any set of real pairs)."""
     with torch.no_grad():
-        delta = (F.softplus(-logits) - F.softplus(logits)).double().cpu().numpy()
+        delta = -torch.sigmoid(logits).double().cpu().numpy()
         hit_pid = pid[bip_hit].cpu().numpy()
         real = hit_pid != 0
         particles, row = np.unique(hit_pid[real], return_inverse=True)
         cost = sp.coo_matrix((delta[real], (row, bip_sn.cpu().numpy()[real])), shape=(len(particles), k)).tocsr()
         cost.sum_duplicates()
-        shift = 1.0 - min(cost.data.min(initial=0.0), 0.0)  # every weight > 0; a full matching has k edges
-        dummy = sp.identity(k, format="csr") * shift
-        cost.data += shift
+        cost.data += 1.0 - min(cost.data.min(initial=0.0), 0.0)  # every weight >= 1
+        dummy = sp.identity(k, format="csr") * (k * cost.data.max(initial=1.0) + 1)
         rows, cols = min_weight_full_bipartite_matching(sp.vstack([cost, dummy]).tocsr())
         match = np.zeros(k, dtype=np.int64)
         real_rows = rows < len(particles)
