@@ -70,13 +70,14 @@ def brute_force_loss(logits, hit, sn, pid, k):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_bipartite_matching_loss_is_the_best_assignment(seed):
+    """No hit in a supernode's cluster: the matching follows the assignment probabilities alone."""
     gen = torch.Generator().manual_seed(seed)
     n, k = 8, 3
     pid = torch.tensor([1, 1, 2, 2, 2, 3, 4, 0])
     hit, sn = torch.arange(n).repeat_interleave(k), torch.arange(k).repeat(n)  # every hit to every supernode
     logits = 3 * torch.randn(n * k, generator=gen)
-    hier = Hierarchy(cluster=torch.zeros(n, dtype=torch.long), centres=torch.zeros(k, 2), bip_hit=hit, bip_sn=sn,
-                     bip_w=torch.ones(n * k), sup_src=hit[:0], sup_dst=hit[:0], sup_w=logits[:0])
+    hier = Hierarchy(cluster=torch.full((n,), -1), centres=torch.zeros(k, 2), bip_hit=hit, bip_sn=sn,
+                     bip_w=torch.ones(n * k), bip_sim=logits, sup_src=hit[:0], sup_dst=hit[:0], sup_w=logits[:0])
     loss = bipartite_matching_loss(logits, hier, pid)
     assert float(loss) == pytest.approx(brute_force_loss(logits, hit, sn, pid, k), rel=1e-6)
 

@@ -115,7 +115,7 @@ rule train_hgnn:
         cuts=hgnn_cuts_option(),
         seed=HGNN["seed"],
         state=lambda w: HGNN_DIR / w.variant / "models" / w.model / "training",
-    threads: 2
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=24 * 60,
@@ -125,7 +125,7 @@ rule train_hgnn:
     message:
         "Training the tracking model {wildcards.model} on the {wildcards.variant} graphs ({params.epochs} epochs)"
     shell:
-        "python -m hepgraph.stages.train_hgnn --kind {wildcards.model} --train {input.train} --val {input.val}"
+        "OMP_NUM_THREADS={threads} python -m hepgraph.stages.train_hgnn --kind {wildcards.model} --train {input.train} --val {input.val}"
         " --set '{params.overrides}' --epochs {params.epochs} --seed {params.seed} {params.cuts}"
         " --state-dir {params.state} --model {output.model} --metrics-csv {output.metrics} > {log} 2>&1"
 
@@ -159,7 +159,7 @@ rule evaluate_hgnn:
     message:
         "Scoring {wildcards.model} on the {wildcards.variant} {wildcards.hgnn_events} events"
     shell:
-        "python -m hepgraph.stages.evaluate_hgnn --kind {wildcards.model} {params.model} --events {input.events}"
+        "OMP_NUM_THREADS={threads} python -m hepgraph.stages.evaluate_hgnn --kind {wildcards.model} {params.model} --events {input.events}"
         " --drop-fraction {params.drop} --seed {params.seed} {params.cuts} --output-json {output.json}"
         " --output-tracks {output.tracks} > {log} 2>&1"
 

@@ -15,7 +15,8 @@ builds track candidates, one label per hit (-1: no track):
   to its ``k_super`` nearest (symmetrised; weights sigmoid(BatchNorm(X_a . X_b)), normalised), and
   ``hier_layers`` rounds of hierarchical message passing update supernodes, superedges, nodes and edges in turn.
   Its final node embeddings are clustered by HDBSCAN as for ``emb_in``.
-- ``bc_hgnn``: the same hierarchy, ending in a bipartite classifier that scores each (hit, supernode) edge; a hit
+- ``bc_hgnn``: the same hierarchy, ending in a bipartite classifier that scores each (hit, supernode) edge from
+  their states and the similarity n_i . X_a; a hit
   joins its best supernode if that scores above ``edge_cut``. It trains with the bipartite matching loss (each
   supernode matched to a distinct particle by a minimum-weight full bipartite matching that maximises the summed
   assignment probability of the particles' hits, then BCE against the matched targets) plus a squared-hinge "training wheel" loss on the intermediate embeddings
@@ -107,14 +108,15 @@ def incident_sum(e: Tensor, edge_index: Tensor, n: int) -> Tensor:
 @dataclass
 class Hierarchy:
     """An event's supernodes and the graphs linking them: ``cluster`` [N] (supernode of each hit, -1: none),
-    ``centres`` X [K, D], bipartite edges (``bip_hit``, ``bip_sn``, ``bip_w``) [B] and super edges (``sup_src``,
-    ``sup_dst``, ``sup_w``) [S]."""
+    ``centres`` X [K, D], bipartite edges (``bip_hit``, ``bip_sn``, weight ``bip_w``, similarity ``bip_sim`` =
+    n_i . X_a) [B] and super edges (``sup_src``, ``sup_dst``, ``sup_w``) [S]."""
 
     cluster: Tensor
     centres: Tensor
     bip_hit: Tensor
     bip_sn: Tensor
     bip_w: Tensor
+    bip_sim: Tensor
     sup_src: Tensor
     sup_dst: Tensor
     sup_w: Tensor
@@ -247,7 +249,7 @@ class TrackingGNN(nn.Module):
             self.bip_norm, self.sup_norm = nn.BatchNorm1d(1), nn.BatchNorm1d(1)
             self.superedge_encoder = mlp([2 * hidden, hidden, hidden], last_activation=True)
             self.layers = nn.ModuleList(HierarchicalLayer(hidden) for _ in range(config.hier_layers))
-            self.out = (mlp([hidden, hidden, config.dim]) if kind == "emb_hgnn" else mlp([2 * hidden, hidden, 1]))
+            self.out = (mlp([hidden, hidden, config.dim]) if kind == "emb_hgnn" else mlp([2 * hidden + 1, hidden, 1]))
         self.register_buffer("epochs_done", torch.zeros((), dtype=torch.long))  # for the training-wheel schedule
 
     def forward(self, x: Tensor, edge_index: Tensor) -> dict[str, Tensor | Hierarchy]:
@@ -268,7 +270,8 @@ class TrackingGNN(nn.Module):
         if self.kind == "emb_hgnn":
             out["embedding"] = F.normalize(self.out(h), dim=1)
         else:
-            out["bip_logits"] = self.out(torch.cat([h[hier.bip_hit], s[hier.bip_sn]], dim=1)).squeeze(1)
+            out["bip_logits"] = self.out(torch.cat([h[hier.bip_hit], s[hier.bip_sn], hier.bip_sim.unsqueeze(1)],
+                                                   dim=1)).squeeze(1)
         return out
 
     def hierarchy(self, n: Tensor, edge_index: Tensor) -> Hierarchy:
@@ -283,22 +286,23 @@ class TrackingGNN(nn.Module):
         k = int(cluster.max()) + 1 if len(cluster) else 0
         if k == 0:
             empty, none = n.new_zeros(0), torch.zeros(0, dtype=torch.long, device=dev)
-            return Hierarchy(cluster, n.new_zeros(0, n.shape[1]), none, none, empty, none, none, empty)
+            return Hierarchy(cluster, n.new_zeros(0, n.shape[1]), none, none, empty, empty, none, none, empty)
         members = cluster >= 0
         centres = F.normalize(scatter_mean(n[members], cluster[members], k), dim=1)
         nearest = knn_dot(n, centres, cfg.k_bipartite)
         bip_hit = torch.arange(len(n), device=dev).repeat_interleave(nearest.shape[1])
         bip_sn = nearest.reshape(-1)
-        dots = batch_norm(self.bip_norm, (n[bip_hit] * centres[bip_sn]).sum(1))
+        sim = (n[bip_hit] * centres[bip_sn]).sum(1)
+        dots = batch_norm(self.bip_norm, sim)
         bip_w = torch.softmax(dots.view(len(n), -1), dim=1).reshape(-1)  # f = exp, normalised over each hit's k
         near = knn_dot(centres, centres, cfg.k_super + 1)
         src = torch.arange(k, device=dev).repeat_interleave(near.shape[1])
         pairs = torch.stack([src, near.reshape(-1)])
         pairs = pairs[:, pairs[0] != pairs[1]]
         pairs = torch.unique(torch.cat([pairs, pairs.flip(0)], dim=1), dim=1)  # symmetrised
-        sim = batch_norm(self.sup_norm, (centres[pairs[0]] * centres[pairs[1]]).sum(1))
-        sup_w = group_normalise(torch.sigmoid(sim), pairs[0], k)
-        return Hierarchy(cluster, centres, bip_hit, bip_sn, bip_w, pairs[0], pairs[1], sup_w)
+        sup_w = group_normalise(torch.sigmoid(batch_norm(self.sup_norm, (centres[pairs[0]] * centres[pairs[1]]).sum(1))),
+                                pairs[0], k)
+        return Hierarchy(cluster, centres, bip_hit, bip_sn, bip_w, sim, pairs[0], pairs[1], sup_w)
 
     @torch.no_grad()
     def tracks(self, x: Tensor, edge_index: Tensor) -> np.ndarray:
@@ -333,16 +337,19 @@ def cluster_embeddings(embedding: Tensor, min_cluster_size: int) -> np.ndarray:
     return HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(points).astype(np.int64)
 
 
-def matched_particles(logits: Tensor, bip_hit: Tensor, bip_sn: Tensor, pid: Tensor, k: int) -> Tensor:
+def matched_particles(logits: Tensor, bip_hit: Tensor, bip_sn: Tensor, pid: Tensor, k: int,
+                      member: Tensor | None = None) -> Tensor:
     """int64 [k]: the particle matched to each of k supernodes (0: none) by the bipartite matching loss.
 
     The cost of assigning particle p to supernode a is minus the summed assignment probability sigmoid(l_ia) of
-    p's hits i over their edges (i, a): minus the expected number of p's hits the model assigns to a. Supernodes
+    p's hits i over their edges (i, a), plus 1 for each of these hits in a's own cluster (``member`` [B] bool):
+    minus the expected number of p's hits the model assigns to a, with the clusters as prior. Supernodes
     and particles linked by an edge are matched one to one, as many as possible and among those at the smallest
     total cost (a minimum-weight full bipartite matching in which each supernode may instead take its own "no
     particle" node, weighted above any set of real pairs)."""
     with torch.no_grad():
-        delta = -torch.sigmoid(logits).double().cpu().numpy()
+        prior = 0 if member is None else member.double()
+        delta = -(torch.sigmoid(logits).double() + prior).cpu().numpy()
         hit_pid = pid[bip_hit].cpu().numpy()
         real = hit_pid != 0
         particles, row = np.unique(hit_pid[real], return_inverse=True)
@@ -359,7 +366,8 @@ def matched_particles(logits: Tensor, bip_hit: Tensor, bip_sn: Tensor, pid: Tens
 
 def bipartite_matching_loss(logits: Tensor, hier: Hierarchy, pid: Tensor) -> Tensor:
     """Mean BCE of the bipartite edge logits [B] against targets "the hit's particle is its supernode's match"."""
-    match = matched_particles(logits, hier.bip_hit, hier.bip_sn, pid, len(hier.centres))
+    match = matched_particles(logits, hier.bip_hit, hier.bip_sn, pid, len(hier.centres),
+                              hier.cluster[hier.bip_hit] == hier.bip_sn)
     target = (pid[hier.bip_hit] == match[hier.bip_sn]) & (pid[hier.bip_hit] != 0)
     return F.binary_cross_entropy_with_logits(logits, target.float())
 
