@@ -1,8 +1,8 @@
 """Track-finding GNNs of Liu et al. 2023, "Hierarchical Graph Neural Networks for Particle Track Reconstruction".
 
 Every model reads an event's hits (features ``x`` [N, F]) and its constructed graph (``edge_index`` [2, E], each
-undirected edge once; edges start from their hits' states and geometric features, see :func:`edge_features`), encodes them with an
-interaction network (Battaglia et al. 2016: residual edge updates
+undirected edge once; edges start from their hits' states and geometric features, see :func:`edge_features`),
+encodes them with an interaction network (Battaglia et al. 2016: residual edge updates
 e_ij <- e_ij + phi_e(e_ij, h_i, h_j), then node updates h_i <- h_i + phi_n(h_i, sum of e over i's edges)), and
 builds track candidates, one label per hit (-1: no track):
 
@@ -16,11 +16,11 @@ builds track candidates, one label per hit (-1: no track):
   ``hier_layers`` rounds of hierarchical message passing update supernodes, superedges, nodes and edges in turn.
   Its final node embeddings are clustered by HDBSCAN as for ``emb_in``.
 - ``bc_hgnn``: the same hierarchy, ending in a bipartite classifier that scores each (hit, supernode) edge from
-  their states and the similarity n_i . X_a; a hit
-  joins its best supernode if that scores above ``edge_cut``. It trains with the bipartite matching loss (each
-  supernode matched to a distinct particle by a minimum-weight full bipartite matching that maximises the summed
-  assignment probability of the particles' hits, then BCE against the matched targets) plus a squared-hinge "training wheel" loss on the intermediate embeddings
-  whose weight falls linearly from 1 to 0 over the first ``wheel_epochs`` epochs.
+  their states and the similarity n_i . X_a; a hit joins its best supernode if that scores above ``edge_cut``. It
+  trains with the bipartite matching loss (each supernode matched to a distinct particle by a minimum-weight full
+  bipartite matching that maximises the particles' summed assignment probability, the clusters as prior; then BCE
+  against the matched targets) plus a squared-hinge "training wheel" loss on the intermediate embeddings whose
+  weight falls linearly from 1 to 0 over the first ``wheel_epochs`` epochs.
 """
 
 from __future__ import annotations
@@ -300,8 +300,8 @@ class TrackingGNN(nn.Module):
         pairs = torch.stack([src, near.reshape(-1)])
         pairs = pairs[:, pairs[0] != pairs[1]]
         pairs = torch.unique(torch.cat([pairs, pairs.flip(0)], dim=1), dim=1)  # symmetrised
-        sup_w = group_normalise(torch.sigmoid(batch_norm(self.sup_norm, (centres[pairs[0]] * centres[pairs[1]]).sum(1))),
-                                pairs[0], k)
+        similarity = (centres[pairs[0]] * centres[pairs[1]]).sum(1)
+        sup_w = group_normalise(torch.sigmoid(batch_norm(self.sup_norm, similarity)), pairs[0], k)
         return Hierarchy(cluster, centres, bip_hit, bip_sn, bip_w, sim, pairs[0], pairs[1], sup_w)
 
     @torch.no_grad()

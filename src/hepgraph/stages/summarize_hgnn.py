@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> None:
 
     results: dict[str, dict] = {}
     for path in map(Path, args.results):
-        results.setdefault(f"{path.parent.parent.name}/{path.parent.name}", {})[path.stem] = json.loads(path.read_text())
+        events = f"{path.parent.parent.name}/{path.parent.name}"
+        results.setdefault(events, {})[path.stem] = json.loads(path.read_text())
     quality = {f"{p.parent.parent.name}/{p.stem}": json.loads(p.read_text()) for p in map(Path, args.graph_quality)}
     with atomic_output(args.output_md) as tmp:
         tmp.write_text(summary_markdown(results, quality))
