@@ -98,11 +98,13 @@ def efficiency_purity(counts: Mapping[str, int]) -> tuple[float, float]:
 
 def event_scores(pids: Sequence[np.ndarray], pts: Sequence[np.ndarray], labels: Sequence[np.ndarray],
                  cuts: Cuts) -> dict[str, float]:
-    """Efficiency, purity and their sum (``score``) over events given as per-hit particle ids, pT and labels; 0 where
-    undefined (no reconstructable particle, no candidate), so that an epoch without tracks ranks last."""
+    """Efficiency, purity and their harmonic mean (``score``, the best-epoch metric: a handful of pure candidates
+    does not win it) over events given as per-hit particle ids, pT and labels; 0 where undefined (no reconstructable
+    particle, no candidate), so that an epoch without tracks ranks last."""
     counts = tracking_counts([match_particles(p, t, l, cuts) for p, t, l in zip(pids, pts, labels)])
     efficiency, purity = np.nan_to_num(efficiency_purity(counts))
-    return {"efficiency": float(efficiency), "purity": float(purity), "score": float(efficiency + purity)}
+    score = 2 * efficiency * purity / (efficiency + purity) if efficiency + purity > 0 else 0.0
+    return {"efficiency": float(efficiency), "purity": float(purity), "score": float(score)}
 
 
 def trackml_score(pid: np.ndarray, labels: np.ndarray, weight: np.ndarray) -> float:

@@ -5,7 +5,7 @@
         --model results/hgnn/pt1/bc_hgnn/model.pt --metrics-csv results/hgnn/pt1/bc_hgnn/metrics.csv
 
 One event per step. After each epoch the validation events' tracks are built and scored; the best epoch has the
-highest tracking efficiency + purity. Killed runs resume from ``--state-dir``; other settings, data or code start
+highest harmonic mean of tracking efficiency and purity. Killed runs resume from ``--state-dir``; other settings, data or code start
 over.
 """
 
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> None:
                       epochs=args.epochs, checkpoint_dir=args.state_dir, metrics_path=f"{args.state_dir}/metrics.csv",
                       seed=args.seed, device=args.device, best_metric="score", best_mode="max", meta=meta)
     loop.export(result, args.model, args.metrics_csv)
-    log.info("best epoch %s (efficiency + purity %.4f) -> %s", result.best_epoch, result.best_value, args.model)
+    log.info("best epoch %s (harmonic mean of efficiency and purity %.4f) -> %s", result.best_epoch, result.best_value,
+             args.model)
 
 
 if __name__ == "__main__":
