@@ -1,25 +1,26 @@
 """The anomaly family's run registry (Kluettermann 2021): graph autoencoders (GAEs) and oneoff ensembles trained on
 one dataset's jets each, for every seed. The `directions` backgrounds (QCD and top: the invertibility table) get every
-GAE and every oneoff input; with `cross`, every other dataset of anomaly_datasets() gets the cross GAE and the oneoff
-ensemble on its latent space, for the 8 x 8 cross matrix. Rules in anomaly.smk."""
+GAE and every oneoff input; with `cross`, every other dataset of anomaly_datasets() gets the oneoff ensemble on
+`cross_inputs` (raw inputs, or a GAE's latent space, that GAE included), for the 8 x 8 cross matrix. Rules in
+anomaly.smk."""
 
 ANOMALY = config["anomaly"]
 ANOMALY_DIR = RESULTS / "anomaly"
 ANOMALY_SETS = anomaly_datasets()  # {dataset: (table, label)}
 GAE_MODELS = ANOMALY["gae"]["models"]
-CROSS_GAE = ANOMALY["cross_gae"]
-CROSS_METHOD = f"oneoff_{CROSS_GAE}"
+CROSS_INPUTS = ANOMALY["cross_inputs"]
+CROSS_METHOD = f"oneoff_{CROSS_INPUTS}"
 
 
 def check_anomaly_config():
     """Stop with the key to fix when the anomaly section names a model or dataset that does not exist."""
-    names = {"anomaly.cross_gae": [CROSS_GAE], "anomaly.oneoff.inputs": ANOMALY["oneoff"]["inputs"],
+    names = {"anomaly.cross_inputs": [CROSS_INPUTS], "anomaly.oneoff.inputs": ANOMALY["oneoff"]["inputs"],
              "anomaly.baselines.latent_of": ANOMALY["baselines"]["latent_of"]}
     for key, values in names.items():
-        unknown = sorted(set(values) - {*GAE_MODELS, *(["raw"] if key == "anomaly.oneoff.inputs" else [])})
+        unknown = sorted(set(values) - {*GAE_MODELS, *(["raw"] if key != "anomaly.baselines.latent_of" else [])})
         if unknown:
             raise WorkflowError(f"{key} names {unknown}, which are not GAE models; use names from anomaly.gae.models "
-                                f"({sorted(GAE_MODELS)})")
+                                f"({sorted(GAE_MODELS)}){' or raw' if key != 'anomaly.baselines.latent_of' else ''}")
     missing = sorted(set(ANOMALY["directions"]) - set(ANOMALY_SETS))
     if missing:
         raise WorkflowError(f"anomaly.directions names {missing}, which are not datasets in use "
@@ -34,7 +35,7 @@ def anomaly_models(background):
     """(GAE names, oneoff input names) trained on ``background``."""
     if background in ANOMALY["directions"]:
         return list(GAE_MODELS), list(ANOMALY["oneoff"]["inputs"])
-    return [CROSS_GAE], [CROSS_GAE]
+    return [CROSS_INPUTS] if CROSS_INPUTS in GAE_MODELS else [], [CROSS_INPUTS]
 
 
 def anomaly_split(split, background=None):
@@ -67,7 +68,7 @@ def oneoff_source(wildcards):
 def oneoff_source_option(wildcards, input):
     if "gae" in input.keys():
         return f"--gae {input.gae}"
-    return f"--n-nodes {ANOMALY['oneoff']['raw_nodes']} --normalisation {ANOMALY['gae']['normalisation']}"
+    return f"--n-nodes {ANOMALY['oneoff']['raw_nodes']} --normalisation {ANOMALY['oneoff']['raw_normalisation']}"
 
 
 def score_inputs(wildcards):
@@ -87,7 +88,7 @@ def score_options(wildcards):
     models = " ".join(f"--gae {g} {run / g / 'model.pt'}" for g in gaes)
     oneoffs = " ".join(f"--oneoff oneoff_{i} {run / f'oneoff_{i}' / 'model.pt'} {i}" for i in inputs)
     latent = " ".join(g for g in ANOMALY["baselines"]["latent_of"] if g in gaes)
-    return f"{datasets} {models} {oneoffs} --latent-baselines {latent}"
+    return f"{datasets} {models} {oneoffs}" + (f" --latent-baselines {latent}" if latent else "")
 
 
 ANOMALY_SCORES = [str(ANOMALY_DIR / bkg / f"seed{seed}" / "scores.npz")

@@ -1,7 +1,8 @@
 """Oneoff networks (Kluettermann 2021, ch. 7 and app. E): bias-free ReLU MLPs trained on background only to output 1.
 
 A member f maps a jet's feature vector [D] to one number. Its loss over a batch is ``meanstd``:
-(mean f - 1)^2 + std(f)^2 (default), or ``mse``: mean (f - 1)^2 (the thesis's variant). Its anomaly score is
+(mean f - 1)^2 + std(f)^2 (default), or ``mse``: mean (f - 1)^2 (the thesis's formulation; the same value, since
+mean (f - 1)^2 = (mean f - 1)^2 + var f over the batch). Its anomaly score is
 |f(x) - q|, q the member's mean output on the training data. An ensemble of M members, trained at once as batched
 weights [M, D_in, D_out] (independent parameters: the summed loss trains each member on its own loss), scores a jet
 by the root mean square of its members' scores. Inputs are divided by their root mean square per feature on the

@@ -21,9 +21,9 @@ def roc_plot(panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]], 
     fig = Figure(figsize=(5.5 * len(panels), 4.5), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (title, curves) in zip(axes, panels.items()):
-        for label, (tpr, fpr) in curves.items():
+        for i, (label, (tpr, fpr)) in enumerate(curves.items()):
             ok = fpr > 0
-            ax.plot(tpr[ok], 1 / fpr[ok], label=label, lw=1.2)
+            ax.plot(tpr[ok], 1 / fpr[ok], label=label, lw=1.2, color=f"C{i % 10}", ls=("-", "--", ":")[i // 10 % 3])
         grid = np.linspace(0.01, 1, 100)
         ax.plot(grid, 1 / grid, "k--", lw=0.8, label="random")
         ax.set(yscale="log", xlabel="signal efficiency (TPR)", ylabel="background rejection 1/FPR", title=title,
