@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--embedding", required=True, help="model.pt of stages.train_embedding_hgnn")
     parser.add_argument("--models", required=True, help="directory of <kind>/model.pt of stages.train_hgnn")
     parser.add_argument("--events", nargs="+", required=True, help="tracking_events tables (first event of each)")
+    parser.add_argument("--kinds", nargs="+", choices=MODELS, default=MODELS, help="models to time")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     config = EmbeddingConfig(**ckpt["meta"]["config"])
     embedding = HitEmbedding(config).to(device).eval()
     load_states(args.embedding, ckpt["models"], {"embedding": embedding})
-    models = {kind: load_model(str(Path(args.models) / kind / "model.pt"), device) for kind in MODELS
+    models = {kind: load_model(str(Path(args.models) / kind / "model.pt"), device) for kind in args.kinds
               if (Path(args.models) / kind / "model.pt").is_file()}
 
     rows = ["| event | hits | edges | graph construction (s) | model | inference + tracks (s/event) | "
