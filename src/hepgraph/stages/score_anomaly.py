@@ -70,8 +70,9 @@ def main(argv: list[str] | None = None) -> None:
 
     def raw(n: int, kind: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Raw features of the training jets and of every dataset, normalised as fixed on the training jets."""
-        norm = InputNormalisation(kind).fit(load_inputs(args.train, args.label, n, args.n_train))
-        return (raw_features(load_inputs(args.train, args.label, n, args.n_train), norm),
+        train_x = load_inputs(args.train, args.label, n, args.n_train)
+        norm = InputNormalisation(kind).fit(train_x)
+        return (raw_features(train_x, norm),
                 {k: raw_features(particle_inputs(*v, n), norm) for k, v in particles.items()})
 
     latents = {}
