@@ -42,7 +42,7 @@ rule train_pid:
         "python -m hepgraph.stages.train_pid --model {params.model} --train {input.train} --val {input.val}"
         " --test {input.test} --set '{params.settings}' --epochs {params.pid[epochs]}"
         " --batch-size {params.pid[batch_size]} --lr {params.pid[lr]} --seed {wildcards.pid_seed}"
-        " --state-dir {params.state} --checkpoint {output.model} --metrics-csv {output.metrics}"
+        " --threads {threads} --state-dir {params.state} --checkpoint {output.model} --metrics-csv {output.metrics}"
         " --scores {output.scores} > {log} 2>&1"
 
 

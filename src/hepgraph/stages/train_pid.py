@@ -47,12 +47,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; a job's share of the cores "
+                        "avoids OpenMP spin-waits on a busy machine)")
     parser.add_argument("--state-dir", required=True, help="resumable training state")
     parser.add_argument("--checkpoint", required=True, help="where to put the best epoch's model")
     parser.add_argument("--metrics-csv", required=True, help="where to put the per-epoch metrics")
     parser.add_argument("--scores", required=True, help="parquet file of the test jets' quark probabilities")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     model_input = "image" if args.model in pid.IMAGE_MODELS else "particles"
     train, prep = read_inputs(args.train, model_input)
