@@ -79,8 +79,9 @@ def test_real_trackml_event_from_path(tmp_path, shared_data):
 def test_tiny_run_writes_every_table(tiny_run):
     graphs = tiny_run / "results" / "graphs"
     tables = sorted(p.name for p in graphs.iterdir())
-    assert tables == ["calo", "jetnet_g", "mnist_sparse", "mnist_superpixels", "qg", "toptag",
-                      "trackml_all", "trackml_pt1"]
+    assert tables == ["anomaly_dark", "anomaly_datasets.html", "anomaly_datasets.md", "anomaly_gluon",
+                      "anomaly_lepton", "anomaly_qcd_light", "anomaly_quark", "anomaly_tau", "calo", "jetnet_g",
+                      "mnist_sparse", "mnist_superpixels", "qg", "toptag", "trackml_all", "trackml_pt1"]
     toptag = [read_arrays(graphs / "toptag" / f"{s}.parquet", "jets") for s in ("train", "val", "test")]
     assert sum(len(t["label"]) for t in toptag) == 20
     assert sorted(set().union(*(set(t["label"]) for t in toptag))) == [0, 1]
@@ -129,14 +130,17 @@ def test_rerun_only_what_changed(tiny_run, tmp_path):
     assert planned(*run, cwd=root) == Counter()
 
     # one family's config: only that family's rules
-    (root / "more.yaml").write_text("datasets: {toptag: {n_nodes: 20}}\ngan: {epochs: 2}\n")
-    gan_jobs = Counter(train_gan=3, generate_gan=3, evaluate_gan=3, plot_gan=3, summarize_gan=1)
+    (root / "more.yaml").write_text("datasets: {jetnet: {n_nodes: 20}}\ngan: {epochs: 2}\n")  # JetNet: the GAN's alone
+    gan_jobs = Counter(train_gan=3, generate_gan=3, evaluate_gan=3, plot_gan=3, summarize_gan=1,
+                       report_page=4)  # the three runs' summaries and runs.md
     assert planned("--configfile", "tiny.yaml", "more.yaml", cwd=root) == \
-        Counter(prepare_jets=2, split=1, all=1) + gan_jobs
+        Counter(prepare_jets=1, split=1, all=1) + gan_jobs
 
     # one stage's source: that stage and what depends on it, nothing upstream
     edit(root / "src" / "hepgraph" / "stages" / "prepare_tracking.py")
-    tracking_jobs = Counter(prepare_tracking=2, split=2, summarize_tracking=2, report_page=2, all=1)  # + the data pages
+    tracking_jobs = Counter(prepare_tracking=2, split=2, summarize_tracking=2, all=1,  # the data, and the models on it
+                            train_embedding_hgnn=1, build_graphs_hgnn=3, train_hgnn=4, evaluate_hgnn=5, plot_hgnn=1,
+                            summarize_hgnn=1, report_page=3)  # the pages of both data summaries and the family's
     assert planned(*run, cwd=root) == tracking_jobs
     edit(root / "src" / "hepgraph" / "models" / "graph_gan.py")
     assert planned(*run, cwd=root) == tracking_jobs + gan_jobs
@@ -154,9 +158,16 @@ def test_an_edit_deep_in_the_imports_reruns_exactly_the_rules_that_use_it(tiny_r
     # metrics/distances.py is imported by metrics/jets.py, which train_gan (its best-epoch W1M) and the GAN's
     # evaluation (and with it plot_gan) import; no data stage and not the GFD classifier's training use it.
     edit(root / "src" / "hepgraph" / "metrics" / "distances.py")
-    gan_jobs = Counter(train_gan=3, generate_gan=3, evaluate_gan=3, plot_gan=3, summarize_gan=1, all=1)
+    gan_jobs = Counter(train_gan=3, generate_gan=3, evaluate_gan=3, plot_gan=3, summarize_gan=1, report_page=4,
+                       all=1)
     assert planned("--configfile", "tiny.yaml", cwd=root) == gan_jobs
-    # the device module: every training and generating stage, nothing else upstream
+    # the device module: every training and generating stage of every family and what depends on them, no data stage
     snakemake("--touch", "--cores", "1", "--configfile", "tiny.yaml", cwd=root)
     edit(root / "src" / "hepgraph" / "device.py")
-    assert planned("--configfile", "tiny.yaml", cwd=root) == gan_jobs + Counter(train_gfd_classifier=1)
+    anomaly = Counter(train_gae=6, train_oneoff=14, score_anomaly=8, evaluate_anomaly=1, plot_anomaly=1)
+    hgnn = Counter(train_embedding_hgnn=1, build_graphs_hgnn=3, train_hgnn=4, evaluate_hgnn=5, plot_hgnn=1,
+                   summarize_hgnn=1)
+    pid = Counter(train_pid=10, plot_pid=1, summarize_pid=1)
+    pages = Counter(report_page=3)  # the anomaly, tracking and quark/gluon summaries
+    assert planned("--configfile", "tiny.yaml", cwd=root) == \
+        gan_jobs + Counter(train_gfd_classifier=1) + anomaly + hgnn + pid + pages

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -25,6 +26,15 @@ def save_figure(fig: Figure, path: str | Path) -> None:
     """Render ``fig`` to ``path`` (format from the suffix, e.g. .png) atomically."""
     with atomic_output(path) as tmp:
         fig.savefig(tmp, dpi=DPI)
+
+
+def feature_bins(values: np.ndarray, n_bins: int = 50, coverage: float = 0.999) -> np.ndarray:
+    """``n_bins + 1`` equal bin edges spanning the central ``coverage`` of ``values`` widened by 5 % each side."""
+    lo, hi = np.quantile(values, [(1 - coverage) / 2, (1 + coverage) / 2])
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    pad = 0.05 * (hi - lo)
+    return np.linspace(lo - pad, hi + pad, n_bins + 1)
 
 
 def ratio_with_errors(reference_counts: np.ndarray, other_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,3 +72,16 @@ def compare_histograms(ax: Axes, ratio_ax: Axes, reference: np.ndarray, other: n
     ratio_ax.set_ylim(0, 2)
     ratio_ax.set_ylabel(f"{styles[1]['label'][:3]}./{styles[0]['label']}")
     ratio_ax.set_xlabel(xlabel)
+
+
+def read_metrics_csv(path: str | Path) -> pd.DataFrame:
+    """The training loop's metrics CSV (one row per epoch): numeric columns, empty cells and +-inf as NaN."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"metrics CSV {path} does not exist: train the model first (it is written by "
+                                "hepgraph.train.loop.fit)")
+    frame = pd.read_csv(path)
+    if "epoch" not in frame.columns or frame.empty:
+        raise ValueError(f"{path} has no 'epoch' column or no rows; it is not a metrics CSV of a training run "
+                         "(hepgraph.train.loop.fit) or training has not finished an epoch")
+    return frame.apply(pd.to_numeric, errors="coerce").replace([np.inf, -np.inf], np.nan)

@@ -11,8 +11,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from hepgraph.models.anomaly_inputs import FEATURES
-from hepgraph.plots import save_figure
-from hepgraph.plots.gan import feature_bins, read_metrics_csv
+from hepgraph.plots import feature_bins, read_metrics_csv, save_figure
 
 
 def roc_plot(panels: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]], path: str | Path) -> Figure:

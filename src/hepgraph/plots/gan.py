@@ -6,24 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 
 from hepgraph.metrics.jets import PARTICLE_FEATURES, jet_mass_over_pt
-from hepgraph.plots import compare_histograms, save_figure
+from hepgraph.plots import compare_histograms, feature_bins, read_metrics_csv, save_figure
 
 JET_LABELS = {"eta_rel": r"particle $\eta^\mathrm{rel}$", "phi_rel": r"particle $\phi^\mathrm{rel}$",
               "pt_rel": r"particle $p_T^\mathrm{rel}$", "m_over_pt": r"jet $m/p_T$"}
 IMAGE_SIZE = 28
-
-
-def feature_bins(values: np.ndarray, n_bins: int = 50, coverage: float = 0.999) -> np.ndarray:
-    """``n_bins + 1`` equal bin edges spanning the central ``coverage`` of ``values`` widened by 5 % each side."""
-    lo, hi = np.quantile(values, [(1 - coverage) / 2, (1 + coverage) / 2])
-    if hi <= lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    pad = 0.05 * (hi - lo)
-    return np.linspace(lo - pad, hi + pad, n_bins + 1)
 
 
 def jet_feature_plot(real: np.ndarray, real_mask: np.ndarray, gen: np.ndarray, gen_mask: np.ndarray,
@@ -96,19 +86,6 @@ def digit_grid(real_nodes: np.ndarray, real_mask: np.ndarray, gen_nodes: np.ndar
             ax.set_yticks([])
         ax_row[0].set_ylabel(label)
     save_figure(fig, path)
-
-
-def read_metrics_csv(path: str | Path) -> pd.DataFrame:
-    """The training loop's metrics CSV (one row per epoch): numeric columns, empty cells and +-inf as NaN."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"metrics CSV {path} does not exist: train the model first (it is written by "
-                                "hepgraph.train.loop.fit)")
-    frame = pd.read_csv(path)
-    if "epoch" not in frame.columns or frame.empty:
-        raise ValueError(f"{path} has no 'epoch' column or no rows; it is not a metrics CSV of a training run "
-                         "(hepgraph.train.loop.fit) or training has not finished an epoch")
-    return frame.apply(pd.to_numeric, errors="coerce").replace([np.inf, -np.inf], np.nan)
 
 
 def training_curves(metrics_csv: str | Path, path: str | Path) -> Figure:
