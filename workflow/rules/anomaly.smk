@@ -62,8 +62,7 @@ rule train_oneoff:
     params:
         label=anomaly_label,
         source=oneoff_source_option,
-        settings=json.dumps({k: ANOMALY["oneoff"][k] for k in ("members", "hidden", "loss", "feature_fraction",
-                                                                 "lr")}),
+        settings=json.dumps({k: ANOMALY["oneoff"][k] for k in ("members", "hidden", "feature_fraction", "lr")}),
         oneoff={k: ANOMALY["oneoff"][k] for k in ("epochs", "batch_size")},
         sizes={k: ANOMALY[k] for k in ("n_train", "n_val")},
         state=lambda w: ANOMALY_DIR / w.bkg / f"seed{w.seed}" / f"oneoff_{w.inputs}" / "training",

@@ -1,8 +1,7 @@
 """Oneoff networks (Kluettermann 2021, ch. 7 and app. E): bias-free ReLU MLPs trained on background only to output 1.
 
-A member f maps a jet's feature vector [D] to one number. Its loss over a batch is ``meanstd``:
-(mean f - 1)^2 + std(f)^2 (default), or ``mse``: mean (f - 1)^2 (the thesis's formulation; the same value, since
-mean (f - 1)^2 = (mean f - 1)^2 + var f over the batch). Its anomaly score is
+A member f maps a jet's feature vector [D] to one number. Its loss over a batch is the thesis's mean (f - 1)^2,
+which equals (mean f - 1)^2 + var f: it pulls the mean output to 1 and the spread to 0. Its anomaly score is
 |f(x) - q|, q the member's mean output on the training data. An ensemble of M members, trained at once as batched
 weights [M, D_in, D_out] (independent parameters: the summed loss trains each member on its own loss), scores a jet
 by the root mean square of its members' scores. Inputs are divided by their root mean square per feature on the
@@ -17,9 +16,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-LOSSES = ("meanstd", "mse")
-
-
 @dataclass(frozen=True)
 class OneoffConfig:
     """An ensemble of ``members`` oneoff networks with hidden layer widths ``hidden`` on ``inputs`` features."""
@@ -27,13 +23,10 @@ class OneoffConfig:
     inputs: int
     members: int = 25
     hidden: tuple[int, ...] = (32, 32)
-    loss: str = "meanstd"
     feature_fraction: float = 1.0
     lr: float = 1e-3
 
     def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise ValueError(f"oneoff loss {self.loss!r}; use one of {LOSSES}")
         if not 0 < self.feature_fraction <= 1:
             raise ValueError(f"feature_fraction = {self.feature_fraction}; use a fraction in (0, 1]")
 
@@ -73,10 +66,7 @@ class OneoffEnsemble(nn.Module):
 
     def loss(self, x: Tensor) -> Tensor:
         """Each member's loss on the batch x [B, D] -> [M]."""
-        f = self(x)
-        if self.config.loss == "mse":
-            return (f - 1).pow(2).mean(0)
-        return (f.mean(0) - 1).pow(2) + f.var(0, unbiased=False)
+        return (self(x) - 1).pow(2).mean(0)
 
     @torch.no_grad()
     def calibrate(self, x: Tensor, batch: int = 65536) -> Tensor:
