@@ -13,8 +13,8 @@ from hepgraph.data.hit_graphs import event_graph, hit_features, true_edges
 from hepgraph.data.trackml import event_arrays, read_event
 from hepgraph.evaluation.tracking import (Cuts, drop_edges, efficiency_purity, match_particles, tracking_counts,
                                           trackml_score)
-from hepgraph.models.hgnn import (HGNNConfig, Hierarchy, TrackingGNN, bipartite_matching_loss, component_labels,
-                                  gmm_cut, wheel_weight)
+from hepgraph.models.hgnn import (HGNNConfig, Hierarchy, TrackingGNN, balanced_bce, bipartite_matching_loss,
+                                  component_labels, gmm_cut, wheel_weight)
 from hepgraph.models.metric_learning import edge_quality, radius_graph
 
 
@@ -57,15 +57,25 @@ def test_trackml_score_by_hand():
 
 
 def brute_force_loss(logits, hit, sn, pid, k):
-    """Mean BCE against the assignment of k distinct particles to the k supernodes that maximises the summed
-    sigmoid of the edges it makes positive, found by trying every assignment."""
+    """Class-balanced BCE (positive and negative targets half each) against the assignment of k distinct particles
+    to the k supernodes that maximises the summed sigmoid of the edges it makes positive, found by trying every
+    assignment."""
     best, loss = -np.inf, None
     for choice in itertools.permutations(sorted(set(pid.tolist()) - {0}), k):
         target = (pid[hit] == torch.tensor(choice)[sn]) & (pid[hit] != 0)
         expected = float(torch.sigmoid(logits)[target].sum())
         if expected > best:
-            best, loss = expected, float(F.binary_cross_entropy_with_logits(logits, target.float()))
+            bce = F.binary_cross_entropy_with_logits(logits, target.float(), reduction="none")
+            best, loss = expected, float(bce[target].mean() / 2 + bce[~target].mean() / 2)
     return loss
+
+
+def test_balanced_bce_weighs_each_class_half():
+    # one true edge at logit 0 (BCE ln 2) and three false ones at logit ln 3 (BCE ln 4): (ln 2 + ln 4) / 2
+    target = torch.tensor([True, False, False, False])
+    logits = torch.tensor([0.0, np.log(3), np.log(3), np.log(3)])
+    assert float(balanced_bce(logits, target)) == pytest.approx(1.5 * np.log(2), rel=1e-6)
+    assert float(balanced_bce(torch.zeros(5), torch.zeros(5, dtype=torch.bool))) == pytest.approx(np.log(2) / 2)
 
 
 @pytest.mark.parametrize("seed", range(5))

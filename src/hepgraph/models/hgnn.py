@@ -6,7 +6,8 @@ encodes them with an interaction network (Battaglia et al. 2016: residual edge u
 e_ij <- e_ij + phi_e(e_ij, h_i, h_j), then node updates h_i <- h_i + phi_n(h_i, sum of e over i's edges)), and
 builds track candidates, one label per hit (-1: no track):
 
-- ``ec``: edge classifier; edges scoring above ``edge_cut`` are kept, connected components are the tracks.
+- ``ec``: edge classifier, trained with class-balanced BCE (true and false edges weigh half each, as in the reference
+  code); edges scoring above ``edge_cut`` are kept, connected components are the tracks.
 - ``emb_in``: L2-normalised node embeddings trained with a hinge loss; HDBSCAN clusters are the tracks.
 - ``emb_hgnn``: the flat IN's normalised embeddings n_i score each edge by s_ij = atanh(n_i . n_j); a two-component
   Gaussian mixture of the scores sets the cut (where ln p_in - ln p_out = ``gmm_r``); connected components of the
@@ -18,8 +19,8 @@ builds track candidates, one label per hit (-1: no track):
 - ``bc_hgnn``: the same hierarchy, ending in a bipartite classifier that scores each (hit, supernode) edge from
   their states and the similarity n_i . X_a; a hit joins its best supernode if that scores above ``edge_cut``. It
   trains with the bipartite matching loss (each supernode matched to a distinct particle by a minimum-weight full
-  bipartite matching that maximises the particles' summed assignment probability, the clusters as prior; then BCE
-  against the matched targets) plus a squared-hinge "training wheel" loss on the intermediate embeddings whose
+  bipartite matching that maximises the particles' summed assignment probability, the clusters as prior; then
+  class-balanced BCE against the matched targets) plus a squared-hinge "training wheel" loss on the intermediate embeddings whose
   weight falls linearly from 1 to 0 over the first ``wheel_epochs`` epochs.
 """
 
@@ -53,8 +54,8 @@ class HGNNConfig:
     dim: int = 12                 # embedding dimension (unit sphere S^(dim-1))
     margin: float = 0.5           # hinge margin on embedding distances
     random_pairs: int = 2         # random pairs per hit added to the embedding losses
-    edge_cut: float = 0.5         # ec: edge score cut; bc_hgnn: assignment score cut
-    gmm_r: float = 0.0            # clustering granularity r of the Gaussian-mixture cut
+    edge_cut: float = 0.7         # ec: edge score cut; bc_hgnn: assignment score cut (the reference code's 0.7)
+    gmm_r: float = 5.0            # clustering granularity r of the Gaussian-mixture cut (the reference code's 5)
     min_supernode_hits: int = 3
     k_bipartite: int = 8          # supernodes per hit
     k_super: int = 8              # neighbours per supernode
@@ -364,12 +365,21 @@ def matched_particles(logits: Tensor, bip_hit: Tensor, bip_sn: Tensor, pid: Tens
     return torch.from_numpy(match).to(pid.device)
 
 
+def balanced_bce(logits: Tensor, target: Tensor) -> Tensor:
+    """Binary cross entropy in which the positive and the negative targets [M] (bool) weigh half each, however
+    few either are (the reference code's weighting at log_weight_ratio = 0)."""
+    positives = target.sum().clamp_min(1)
+    negatives = (~target).sum().clamp_min(1)
+    weight = torch.where(target, 0.5 / positives, 0.5 / negatives)
+    return (F.binary_cross_entropy_with_logits(logits, target.float(), reduction="none") * weight).sum()
+
+
 def bipartite_matching_loss(logits: Tensor, hier: Hierarchy, pid: Tensor) -> Tensor:
-    """Mean BCE of the bipartite edge logits [B] against targets "the hit's particle is its supernode's match"."""
+    """Balanced BCE of the bipartite edge logits [B] against targets "the hit's particle is its supernode's match"."""
     match = matched_particles(logits, hier.bip_hit, hier.bip_sn, pid, len(hier.centres),
                               hier.cluster[hier.bip_hit] == hier.bip_sn)
     target = (pid[hier.bip_hit] == match[hier.bip_sn]) & (pid[hier.bip_hit] != 0)
-    return F.binary_cross_entropy_with_logits(logits, target.float())
+    return balanced_bce(logits, target)
 
 
 def embedding_pairs(event: Data, random_pairs: int) -> Tensor:
@@ -402,8 +412,7 @@ class TrackingTask:
         cfg, model = self.config, self.model
         out = model(event.x, event.edge_index)
         if model.kind == "ec":
-            return {"bce": F.binary_cross_entropy_with_logits(
-                out["edge_logits"], edge_truth(event.edge_index, event.pid).float())}
+            return {"bce": balanced_bce(out["edge_logits"], edge_truth(event.edge_index, event.pid))}
         losses = {}
         if "embedding" in out:
             pairs = embedding_pairs(event, cfg.random_pairs)
