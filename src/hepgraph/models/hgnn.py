@@ -20,8 +20,8 @@ builds track candidates, one label per hit (-1: no track):
   their states and the similarity n_i . X_a; a hit joins its best supernode if that scores above ``edge_cut``. It
   trains with the bipartite matching loss (each supernode matched to a distinct particle by a minimum-weight full
   bipartite matching that maximises the particles' summed assignment probability, the clusters as prior; then
-  class-balanced BCE against the matched targets) plus a squared-hinge "training wheel" loss on the intermediate embeddings whose
-  weight falls linearly from 1 to 0 over the first ``wheel_epochs`` epochs.
+  class-balanced BCE against the matched targets) plus a squared-hinge "training wheel" loss on the intermediate
+  embeddings whose weight falls linearly from 1 to 0 over the first ``wheel_epochs`` epochs.
 """
 
 from __future__ import annotations

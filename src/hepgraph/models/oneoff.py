@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+
 @dataclass(frozen=True)
 class OneoffConfig:
     """An ensemble of ``members`` oneoff networks with hidden layer widths ``hidden`` on ``inputs`` features."""
