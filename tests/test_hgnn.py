@@ -13,8 +13,8 @@ from hepgraph.data.hit_graphs import event_graph, hit_features, true_edges
 from hepgraph.data.trackml import event_arrays, read_event
 from hepgraph.evaluation.tracking import (Cuts, drop_edges, efficiency_purity, match_particles, tracking_counts,
                                           trackml_score)
-from hepgraph.models.hgnn import (HGNNConfig, Hierarchy, TrackingGNN, balanced_bce, bipartite_matching_loss,
-                                  component_labels, gmm_cut, wheel_weight)
+from hepgraph.models.hgnn import (HGNNConfig, Hierarchy, TrackingGNN, augment, balanced_bce, bipartite_matching_loss,
+                                  component_labels, edge_features, gmm_cut, wheel_weight)
 from hepgraph.models.metric_learning import edge_quality, radius_graph
 
 
@@ -121,6 +121,25 @@ def test_edge_removal_removes_that_fraction(fraction):
     assert len(set(kept[0].tolist())) == kept.shape[1] and (kept[1] == kept[0] + 1).all()  # distinct original edges
     with pytest.raises(ValueError, match="fraction"):
         drop_edges(edges, 1.2, torch.Generator())
+
+
+def test_augment_turns_and_mirrors_the_event_rigidly():
+    """A turned (and maybe mirrored) event keeps every hit's r and |z| and every edge's geometry up to the mirror's
+    sign on dz, d eta and z0; over many draws the turn spans all of phi and half the events are mirrored."""
+    torch.manual_seed(0)
+    x = torch.from_numpy(hit_features(np.array([30.0, 70.0, 150.0, -400.0]), np.array([5.0, 12.0, 30.0, -90.0]),
+                                      np.array([10.0, 25.0, 52.0, -300.0])))
+    edges = torch.tensor([[0, 1, 2, 0], [1, 2, 0, 3]])
+    turns, mirrors = [], []
+    for _ in range(200):
+        y = augment(x)
+        assert torch.allclose(y[:, 0], x[:, 0]) and torch.allclose(y[:, 2].abs(), x[:, 2].abs())
+        mirror = bool(y[0, 2] < 0)
+        flip = torch.tensor([1.0, 1.0, -1.0, -1.0, -1.0, 1.0]) if mirror else torch.ones(6)
+        assert torch.allclose(edge_features(y, edges), edge_features(x, edges) * flip, atol=1e-5)
+        turns.append(float(torch.remainder(y[0, 1] - x[0, 1], 2)))
+        mirrors.append(mirror)
+    assert np.histogram(turns, bins=4, range=(0, 2))[0].min() > 25 and 70 < sum(mirrors) < 130
 
 
 def test_gmm_cut_lies_between_the_two_populations():

@@ -61,6 +61,7 @@ class HGNNConfig:
     k_super: int = 8              # neighbours per supernode
     min_cluster_size: int = 3     # HDBSCAN
     wheel_epochs: int = 10        # training-wheel loss fades out over these epochs
+    augment: bool = True          # train on each event turned by a random phi and mirrored in z half the time
     lr: float = 1e-3
 
 
@@ -389,6 +390,17 @@ def embedding_pairs(event: Data, random_pairs: int) -> Tensor:
     return torch.cat([event.edge_index, event.true_index, rand], dim=1)
 
 
+def augment(x: Tensor) -> Tensor:
+    """Hit features [N, F] (scaled r, phi, z first) of an event turned about the beam by a random angle and
+    mirrored in z with probability 1/2: the same physics (the detector is close to symmetric under both) in new
+    places, so that a model cannot learn where the few training events' tracks lie."""
+    x = x.clone()
+    x[:, 1] = torch.remainder(x[:, 1] + 2 * torch.rand((), device=x.device), 2) - 1
+    if torch.rand(()) < 0.5:
+        x[:, 2] = -x[:, 2]
+    return x
+
+
 def wheel_weight(epochs_done: int, wheel_epochs: int) -> float:
     """Training-wheel weight in an epoch after ``epochs_done`` epochs: 1 - epochs_done / wheel_epochs, at least 0."""
     return max(0.0, 1.0 - epochs_done / wheel_epochs) if wheel_epochs > 0 else 0.0
@@ -410,7 +422,7 @@ class TrackingTask:
 
     def loss(self, event: Data) -> dict[str, Tensor]:
         cfg, model = self.config, self.model
-        out = model(event.x, event.edge_index)
+        out = model(augment(event.x) if cfg.augment else event.x, event.edge_index)
         if model.kind == "ec":
             return {"bce": balanced_bce(out["edge_logits"], edge_truth(event.edge_index, event.pid))}
         losses = {}
