@@ -150,6 +150,24 @@ def test_gmm_cut_lies_between_the_two_populations():
     assert gmm_cut(scores, r=3.0) > cut  # a finer granularity cuts higher
 
 
+def test_score_cut_is_a_moving_average_over_training_events():
+    """Training sets the cut from the first event's mixture, then averages with momentum; evaluation keeps it."""
+    model = TrackingGNN("bc_hgnn", HGNNConfig(hidden=16, dim=4, gmm_r=1.0, cut_momentum=0.9))
+    edges = torch.randint(60, (2, 400), generator=torch.Generator().manual_seed(0))
+    edges = edges[:, edges[0] != edges[1]]
+    events = [F.normalize(torch.randn(60, 4, generator=torch.Generator().manual_seed(s)), dim=1) for s in (1, 2, 3)]
+    cuts = [gmm_cut(torch.atanh((n[edges[0]] * n[edges[1]]).sum(1).clamp(-1 + 1e-6, 1 - 1e-6)).numpy(), 1.0)
+            for n in events]
+    assert cuts[0] != pytest.approx(cuts[1])
+    model.hierarchy(events[0], edges)
+    assert float(model.score_cut) == pytest.approx(cuts[0])
+    model.hierarchy(events[1], edges)
+    assert float(model.score_cut) == pytest.approx(0.9 * cuts[0] + 0.1 * cuts[1])
+    model.eval()
+    model.hierarchy(events[2], edges)
+    assert float(model.score_cut) == pytest.approx(0.9 * cuts[0] + 0.1 * cuts[1])
+
+
 def test_component_labels_drop_small_components():
     edges = torch.tensor([[0, 1, 3, 5], [1, 2, 4, 6]])
     assert component_labels(8, edges, 3).tolist() == [0, 0, 0, -1, -1, -1, -1, -1]

@@ -10,8 +10,10 @@ builds track candidates, one label per hit (-1: no track):
   code); edges scoring above ``edge_cut`` are kept, connected components are the tracks.
 - ``emb_in``: L2-normalised node embeddings trained with a hinge loss; HDBSCAN clusters are the tracks.
 - ``emb_hgnn``: the flat IN's normalised embeddings n_i score each edge by s_ij = atanh(n_i . n_j); a two-component
-  Gaussian mixture of the scores sets the cut (where ln p_in - ln p_out = ``gmm_r``); connected components of the
-  edges above it with >= ``min_supernode_hits`` hits become supernodes X_a = normalise(mean n_i). Each hit is linked
+  Gaussian mixture of the scores sets the cut (where ln p_in - ln p_out = ``gmm_r``; an exponential moving average
+  over the training events, momentum ``cut_momentum``, fixed in evaluation, as in the reference code); connected
+  components of the edges above it with >= ``min_supernode_hits`` hits become supernodes X_a = normalise(mean n_i),
+  whose states start as their hits' mean state. Each hit is linked
   to its ``k_bipartite`` nearest supernodes (weights softmax of BatchNorm(n_i . X_a), i.e. f = exp), each supernode
   to its ``k_super`` nearest (symmetrised; weights sigmoid(BatchNorm(X_a . X_b)), normalised), and
   ``hier_layers`` rounds of hierarchical message passing update supernodes, superedges, nodes and edges in turn.
@@ -56,6 +58,7 @@ class HGNNConfig:
     random_pairs: int = 2         # random pairs per hit added to the embedding losses
     edge_cut: float = 0.7         # ec: edge score cut; bc_hgnn: assignment score cut (the reference code's 0.7)
     gmm_r: float = 5.0            # clustering granularity r of the Gaussian-mixture cut (the reference code's 5)
+    cut_momentum: float = 0.95    # the cut is a moving average over training events (the reference code's 0.95)
     min_supernode_hits: int = 3
     k_bipartite: int = 8          # supernodes per hit
     k_super: int = 8              # neighbours per supernode
@@ -250,6 +253,7 @@ class TrackingGNN(nn.Module):
         if self.hierarchical:
             self.bip_norm, self.sup_norm = nn.BatchNorm1d(1), nn.BatchNorm1d(1)
             self.superedge_encoder = mlp([2 * hidden, hidden, hidden], last_activation=True)
+            self.register_buffer("score_cut", torch.tensor(float("nan")))  # moving average of the GMM cut
             self.layers = nn.ModuleList(HierarchicalLayer(hidden) for _ in range(config.hier_layers))
             self.out = (mlp([hidden, hidden, config.dim]) if kind == "emb_hgnn" else mlp([2 * hidden + 1, hidden, 1]))
         self.register_buffer("epochs_done", torch.zeros((), dtype=torch.long))  # for the training-wheel schedule
@@ -264,7 +268,8 @@ class TrackingGNN(nn.Module):
         if not self.hierarchical:
             return {"embedding": embedding}
         hier = self.hierarchy(embedding, edge_index)
-        s = scatter_mean(h[hier.cluster >= 0], hier.cluster[hier.cluster >= 0], len(hier.centres))
+        members = hier.cluster >= 0
+        s = scatter_mean(h[members], hier.cluster[members], len(hier.centres))
         es = self.superedge_encoder(torch.cat([s[hier.sup_src], s[hier.sup_dst]], dim=1))
         for layer in self.layers:
             h, e, s, es = layer(h, e, s, es, edge_index, hier)
@@ -282,7 +287,11 @@ class TrackingGNN(nn.Module):
         with torch.no_grad():
             cos = (n[edge_index[0]] * n[edge_index[1]]).sum(1).clamp(-1 + 1e-6, 1 - 1e-6)
             scores = torch.atanh(cos)
-            cut = gmm_cut(scores.cpu().numpy(), cfg.gmm_r)
+            if self.training:  # the first training event sets the average
+                momentum = 0.0 if self.score_cut.isnan() else cfg.cut_momentum
+                cut = gmm_cut(scores.cpu().numpy(), cfg.gmm_r)
+                self.score_cut.copy_(momentum * self.score_cut.nan_to_num() + (1 - momentum) * cut)
+            cut = gmm_cut(scores.cpu().numpy(), cfg.gmm_r) if self.score_cut.isnan() else self.score_cut
             kept = edge_index[:, scores > cut]
         cluster = torch.from_numpy(component_labels(len(n), kept, cfg.min_supernode_hits)).to(dev)
         k = int(cluster.max()) + 1 if len(cluster) else 0
