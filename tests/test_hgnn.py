@@ -15,7 +15,7 @@ from hepgraph.evaluation.tracking import (Cuts, drop_edges, efficiency_purity, m
                                           trackml_score)
 from hepgraph.models.hgnn import (HGNNConfig, Hierarchy, TrackingGNN, augment, balanced_bce, bipartite_matching_loss,
                                   component_labels, edge_features, gmm_cut, wheel_weight)
-from hepgraph.models.metric_learning import edge_quality, radius_graph
+from hepgraph.models.metric_learning import edge_quality, hinge_loss, radius_graph
 
 
 def hand_event():
@@ -76,6 +76,15 @@ def test_balanced_bce_weighs_each_class_half():
     logits = torch.tensor([0.0, np.log(3), np.log(3), np.log(3)])
     assert float(balanced_bce(logits, target)) == pytest.approx(1.5 * np.log(2), rel=1e-6)
     assert float(balanced_bce(torch.zeros(5), torch.zeros(5, dtype=torch.bool))) == pytest.approx(np.log(2) / 2)
+
+
+def test_hinge_loss_by_hand():
+    # a same-particle pair at distance 0.6 (0.36) and three others at 0.2, 0.5 and 1.5 with margin 1 (0.64, 0.25, 0)
+    a = torch.zeros(4, 2)
+    b = torch.tensor([[0.6, 0.0], [0.0, 0.2], [0.3, 0.4], [1.5, 0.0]])
+    same = torch.tensor([True, False, False, False])
+    assert float(hinge_loss(a, b, same, 1.0)) == pytest.approx((0.36 + 0.64 + 0.25) / 4, rel=1e-5)
+    assert float(hinge_loss(a, b, same, 1.0, balanced=True)) == pytest.approx(0.36 / 2 + 0.89 / 6, rel=1e-5)
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -21,8 +21,8 @@ def test_lint_is_clean(tmp_path):
 def test_default_config_dry_run_covers_every_data_family(tmp_path):
     jobs = planned(cwd=tmp_path)
     assert jobs["simulate_jets"] == 2 * 3 + 2 + 2 + 6  # jetnet g/t x 3 seeds, toptag qcd/top, qg q/g, 6 anomaly
-    assert jobs["simulate_tracking"] == 2
-    assert jobs["prepare_mnist"] == 2 * 2 and jobs["prepare_tracking"] == 2 * 2
+    assert jobs["simulate_tracking"] == 4
+    assert jobs["prepare_mnist"] == 2 * 2 and jobs["prepare_tracking"] == 4 * 2  # 4 shards x 2 variants
     assert jobs["split"] == 2 + 1 + 1 + 1 + 2 + 2 + 6  # jetnet_g/t, toptag, qg, calo, mnist x2, trackml x2, anomaly x6
     assert "download" not in jobs
     assert jobs["train_gan"] == jobs["evaluate_gan"] == 2 and jobs["summarize_gan"] == 1  # jetnet_g, mnist_sparse_7

@@ -8,7 +8,8 @@ builds track candidates, one label per hit (-1: no track):
 
 - ``ec``: edge classifier, trained with class-balanced BCE (true and false edges weigh half each, as in the reference
   code); edges scoring above ``edge_cut`` are kept, connected components are the tracks.
-- ``emb_in``: L2-normalised node embeddings trained with a hinge loss; HDBSCAN clusters are the tracks.
+- ``emb_in``: L2-normalised node embeddings trained with a class-balanced hinge loss on the true edges against the
+  hard negatives (other particles' hits within the margin) and random pairs; HDBSCAN clusters are the tracks.
 - ``emb_hgnn``: the flat IN's normalised embeddings n_i score each edge by s_ij = atanh(n_i . n_j); a two-component
   Gaussian mixture of the scores sets the cut (where ln p_in - ln p_out = ``gmm_r``; an exponential moving average
   over the training events, momentum ``cut_momentum``, fixed in evaluation, as in the reference code); connected
@@ -40,7 +41,7 @@ from sklearn.cluster import HDBSCAN
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from hepgraph.models.metric_learning import edge_truth, hinge_loss, mlp
+from hepgraph.models.metric_learning import balanced_weights, edge_truth, hinge_loss, mlp, training_pairs
 
 MODELS = ("ec", "emb_in", "emb_hgnn", "bc_hgnn")
 
@@ -54,7 +55,8 @@ class HGNNConfig:
     layers: int = 4               # flat interaction-network iterations
     hier_layers: int = 2          # hierarchical message-passing iterations
     dim: int = 12                 # embedding dimension (unit sphere S^(dim-1))
-    margin: float = 0.5           # hinge margin on embedding distances
+    margin: float = 1.0           # hinge margin on embedding distances (the reference code's train_r)
+    hard_negatives: int = 100     # emb_in, emb_hgnn: each hit's nearest embedded hits within the margin (knn)
     random_pairs: int = 2         # random pairs per hit added to the embedding losses
     edge_cut: float = 0.7         # ec: edge score cut; bc_hgnn: assignment score cut (the reference code's 0.7)
     gmm_r: float = 5.0            # clustering granularity r of the Gaussian-mixture cut (the reference code's 5)
@@ -62,7 +64,7 @@ class HGNNConfig:
     min_supernode_hits: int = 3
     k_bipartite: int = 8          # supernodes per hit
     k_super: int = 8              # neighbours per supernode
-    min_cluster_size: int = 3     # HDBSCAN
+    min_cluster_size: int = 5     # HDBSCAN (the reference code's inference value; 3 splits tracks into fragments)
     wheel_epochs: int = 10        # training-wheel loss fades out over these epochs
     augment: bool = True          # train on each event turned by a random phi and mirrored in z half the time
     lr: float = 1e-3
@@ -376,12 +378,9 @@ def matched_particles(logits: Tensor, bip_hit: Tensor, bip_sn: Tensor, pid: Tens
 
 
 def balanced_bce(logits: Tensor, target: Tensor) -> Tensor:
-    """Binary cross entropy in which the positive and the negative targets [M] (bool) weigh half each, however
-    few either are (the reference code's weighting at log_weight_ratio = 0)."""
-    positives = target.sum().clamp_min(1)
-    negatives = (~target).sum().clamp_min(1)
-    weight = torch.where(target, 0.5 / positives, 0.5 / negatives)
-    return (F.binary_cross_entropy_with_logits(logits, target.float(), reduction="none") * weight).sum()
+    """Binary cross entropy in which the positive and the negative targets [M] (bool) weigh half each."""
+    bce = F.binary_cross_entropy_with_logits(logits, target.float(), reduction="none")
+    return (bce * balanced_weights(target)).sum()
 
 
 def bipartite_matching_loss(logits: Tensor, hier: Hierarchy, pid: Tensor) -> Tensor:
@@ -435,16 +434,17 @@ class TrackingTask:
         if model.kind == "ec":
             return {"bce": balanced_bce(out["edge_logits"], edge_truth(event.edge_index, event.pid))}
         losses = {}
-        if "embedding" in out:
-            pairs = embedding_pairs(event, cfg.random_pairs)
+        if "embedding" in out:  # true edges against the hard negatives that clustering would see
             emb = out["embedding"]
-            losses["hinge"] = hinge_loss(emb[pairs[0]], emb[pairs[1]], edge_truth(pairs, event.pid), cfg.margin)
+            pairs = training_pairs(emb.detach(), event, cfg.margin, cfg.hard_negatives, cfg.random_pairs)
+            losses["hinge"] = hinge_loss(emb[pairs[0]], emb[pairs[1]], edge_truth(pairs, event.pid), cfg.margin,
+                                         balanced=True)
         if model.hierarchical:
             weight = wheel_weight(int(model.epochs_done), cfg.wheel_epochs)
             pairs = embedding_pairs(event, cfg.random_pairs)
             flat = out["flat_embedding"]
             losses["wheel"] = weight * hinge_loss(flat[pairs[0]], flat[pairs[1]], edge_truth(pairs, event.pid),
-                                                  cfg.margin)
+                                                  cfg.margin, balanced=True)
         if "bip_logits" in out and len(out["bip_logits"]):
             losses["matching"] = bipartite_matching_loss(out["bip_logits"], out["hierarchy"], event.pid)
         return losses

@@ -89,12 +89,20 @@ def edge_quality(edge_index: Tensor, pid: Tensor, true_index: Tensor) -> dict[st
             "same_particle": int(edge_truth(edge_index, pid).sum()), "edges": int(edge_index.shape[1])}
 
 
-def hinge_loss(a: Tensor, b: Tensor, same: Tensor, margin: float) -> Tensor:
-    """Mean hinge embedding loss of pairs of points a, b [P, D]: d^2 for pairs of the same particle,
-    max(0, margin - d)^2 for the others (d the Euclidean distance)."""
+def balanced_weights(target: Tensor) -> Tensor:
+    """Weights [M] that sum to 1/2 over the true and to 1/2 over the false ``target`` rows (bool [M]), however few
+    either are (the reference code's weighting at log_weight_ratio = 0)."""
+    return torch.where(target, 0.5 / target.sum().clamp_min(1), 0.5 / (~target).sum().clamp_min(1))
+
+
+def hinge_loss(a: Tensor, b: Tensor, same: Tensor, margin: float, balanced: bool = False) -> Tensor:
+    """Hinge embedding loss of pairs of points a, b [P, D]: d^2 for pairs of the same particle, max(0, margin - d)^2
+    for the others (d the Euclidean distance); the mean over pairs, or with ``balanced`` the two kinds weigh half
+    each (:func:`balanced_weights`)."""
     d2 = (a - b).square().sum(-1)
     d = (d2 + 1e-12).sqrt()
-    return torch.where(same, d2, (margin - d).clamp_min(0).square()).mean()
+    loss = torch.where(same, d2, (margin - d).clamp_min(0).square())
+    return (loss * balanced_weights(same)).sum() if balanced else loss.mean()
 
 
 def training_pairs(points: Tensor, event: Data, radius: float, k_max: int, random_pairs: int,
