@@ -159,7 +159,7 @@ def test_gmm_cut_lies_between_the_two_populations():
     assert gmm_cut(scores, r=3.0) > cut  # a finer granularity cuts higher
 
 
-def test_score_cut_is_a_moving_average_over_training_events():
+def test_cluster_cut_is_a_moving_average_over_training_events():
     """Training sets the cut from the first event's mixture, then averages with momentum; evaluation keeps it."""
     model = TrackingGNN("bc_hgnn", HGNNConfig(hidden=16, dim=4, gmm_r=1.0, cut_momentum=0.9))
     edges = torch.randint(60, (2, 400), generator=torch.Generator().manual_seed(0))
@@ -169,12 +169,12 @@ def test_score_cut_is_a_moving_average_over_training_events():
             for n in events]
     assert cuts[0] != pytest.approx(cuts[1])
     model.hierarchy(events[0], edges)
-    assert float(model.score_cut) == pytest.approx(cuts[0])
+    assert float(model.cluster_cut) == pytest.approx(cuts[0])
     model.hierarchy(events[1], edges)
-    assert float(model.score_cut) == pytest.approx(0.9 * cuts[0] + 0.1 * cuts[1])
+    assert float(model.cluster_cut) == pytest.approx(0.9 * cuts[0] + 0.1 * cuts[1])
     model.eval()
     model.hierarchy(events[2], edges)
-    assert float(model.score_cut) == pytest.approx(0.9 * cuts[0] + 0.1 * cuts[1])
+    assert float(model.cluster_cut) == pytest.approx(0.9 * cuts[0] + 0.1 * cuts[1])
 
 
 def test_component_labels_drop_small_components():
@@ -197,11 +197,18 @@ def test_every_model_builds_tracks_and_learns(kind, one_torch_thread):
     x = np.concatenate([t, t * 0.2]), np.concatenate([t * 0.1, t]), np.concatenate([t * 0.5, -t * 0.3])
     event = event_graph(*x, np.repeat([1, 2], 10), np.full(20, 2.0), np.zeros(20))
     event.edge_index = radius_graph(event.x, 0.35, 6)
-    task = TrackingTask(kind, HGNNConfig(hidden=16, dim=4, min_supernode_hits=2, wheel_epochs=2),
-                        torch.device("cpu"), [event], lambda events, labels: {"n": float(len(labels[0]))}, 1)
+    def score(events, labels):  # prefers fewer hits in tracks: the highest cut of the grid for ec and bc_hgnn
+        return {"n": float(len(labels[0])), "score": -float((labels[0] >= 0).sum())}
+
+    config = HGNNConfig(hidden=16, dim=4, min_supernode_hits=2, wheel_epochs=2, cut_grid=(0.5, 0.9, 1.0))
+    task = TrackingTask(kind, config, torch.device("cpu"), [event], score, 1)
     losses = [task.train_step(event)["loss"] for _ in range(30)]
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
-    assert task.validate() == {"n": 20.0}
+    result = task.validate()
+    assert result["n"] == 20.0
+    if kind in ("ec", "bc_hgnn"):  # the best cut (at 1 no hit is in a track) is kept and builds the tracks
+        assert result["score"] == 0.0 and result["cut"] == pytest.approx(float(task.model.cut))
+        assert (task.model.tracks(event.x, event.edge_index) == -1).all()
     assert isinstance(task.model, TrackingGNN) and task.model.epochs_done == 30
 
 

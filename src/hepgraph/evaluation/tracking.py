@@ -160,7 +160,8 @@ def summary_markdown(results: Mapping[str, Mapping[str, Mapping]], graph_quality
              "Efficiency and purity in %, the paper's definitions (matched: > 50 % of the particle's hits in the "
              "candidate and > 50 % of the candidate's hits from the particle; reconstructable: pT and hit-count "
              "cuts below; candidates of >= 3 hits). TrackML: the official score. Time: model inference and track "
-             "building per event (s), on this machine's device. Published: the paper's TrackML numbers.", ""]
+             "building per event (s), on this machine's device. Cut: the score cut of EC and BC-HGNN, chosen on the "
+             "validation events. Published: the paper's TrackML numbers.", ""]
     for events, models in results.items():
         variant = events.split("/")[0]
         any_result = next(iter(models.values()))
@@ -181,7 +182,8 @@ def summary_markdown(results: Mapping[str, Mapping[str, Mapping]], graph_quality
             published = "-" if pub is None else " / ".join("-" if v is None else f"{v}" for v in pub)
             published_drop = "-" if pub_drop is None else f"{pub_drop[0]} / {pub_drop[1]}"
             full, drop = r["full"], r["dropped"]
-            lines.append(f"| {MODEL_NAMES.get(model, model)} | {_cell(full['efficiency'])} | {_cell(full['purity'])} "
+            name = MODEL_NAMES.get(model, model) + (f" (cut {r['score_cut']:g})" if r.get("score_cut") else "")
+            lines.append(f"| {name} | {_cell(full['efficiency'])} | {_cell(full['purity'])} "
                          f"| {_cell(full['trackml_score'], 4, 1)} | {_cell(full['seconds_per_event'], 4, 1)} "
                          f"| {_cell(drop['efficiency'])} | {_cell(drop['purity'])} | {published} | {published_drop} "
                          f"| {_cell(r.get('training_seconds'), 1, 1)} |")

@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
                "n_events": len(events), "n_hits_mean": float(np.mean([e.num_nodes for e in events])),
                "n_reconstructable_mean": float(np.mean(n_reco)), "cuts": vars(cuts), "device": str(device),
                "torch_threads": torch.get_num_threads(), "training_seconds": training_seconds(args.training_metrics),
-               **results}
+               "score_cut": float(model.cut) if args.kind in ("ec", "bc_hgnn") else None, **results}
     firsts = [np.unique(e.pid.numpy(), return_index=True)[1][np.unique(e.pid.numpy()) != 0] for e in events]
     particles = {"pt": np.concatenate([e.pt.numpy()[f] for e, f in zip(events, firsts)]),
                  "eta": np.concatenate([e.eta.numpy()[f] for e, f in zip(events, firsts)]),
