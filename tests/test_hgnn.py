@@ -1,13 +1,16 @@
 """Tracking with hierarchical GNNs (Liu et al. 2023): matching and scores by hand, the bipartite matching loss against
 brute force, graph construction, edge removal, a real TrackML event, and the family's part of the tiny run."""
 
+import dataclasses
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 
 from hepgraph.data.hit_graphs import event_graph, hit_features, true_edges
 from hepgraph.data.trackml import event_arrays, read_event
@@ -246,3 +249,10 @@ def test_tiny_run_scores_every_model(tiny_run):
     # Truth CC's components are pure; removing edges only splits them, so no particle gets matched that was not
     assert truth["dropped"]["matched_reconstructable"] <= truth["full"]["matched_reconstructable"]
     assert truth["full"]["matched_reconstructable"] > 0
+
+
+def test_config_schema_accepts_every_model_setting():
+    """hgnn.model_overrides in the config schema names exactly the HGNNConfig fields."""
+    schema = yaml.safe_load((Path(__file__).parents[1] / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    overrides = schema["properties"]["hgnn"]["properties"]["model_overrides"]["additionalProperties"]
+    assert set(overrides["propertyNames"]["enum"]) == {f.name for f in dataclasses.fields(HGNNConfig)}
