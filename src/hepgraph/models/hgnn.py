@@ -48,6 +48,7 @@ from torch_geometric.data import Data
 from hepgraph.models.metric_learning import balanced_weights, edge_truth, hinge_loss, mlp, training_pairs
 
 MODELS = ("ec", "emb_in", "emb_hgnn", "bc_hgnn")
+CUT_MODELS = ("ec", "bc_hgnn")  # the models whose tracks depend on a score cut
 
 
 @dataclass(frozen=True)
@@ -473,15 +474,16 @@ class TrackingTask:
         """The validation events' scores; ec and bc_hgnn: with the best cut of ``cut_grid``, which the model keeps."""
         model = self.model
         model.eval()
+        graphs = [(e.num_nodes, e.edge_index.to(self.device)) for e in self.val_events]
         with torch.no_grad():
-            outs = [(model(e.x.to(self.device), e.edge_index.to(self.device)), e) for e in self.val_events]
+            outs = [model(e.x.to(self.device), edges) for e, (_, edges) in zip(self.val_events, graphs)]
         model.train()
 
         def score(cut: float) -> dict[str, float]:
-            return dict(self.score(self.val_events, [model.candidates(out, e.num_nodes, e.edge_index.to(self.device),
-                                                                      cut) for out, e in outs]))
+            return dict(self.score(self.val_events, [model.candidates(out, n, edges, cut)
+                                                     for out, (n, edges) in zip(outs, graphs)]))
 
-        if model.kind not in ("ec", "bc_hgnn"):
+        if model.kind not in CUT_MODELS:
             return score(float(model.cut))
         scores = {cut: score(cut) for cut in self.config.cut_grid}
         best = max(scores, key=lambda cut: scores[cut]["score"])

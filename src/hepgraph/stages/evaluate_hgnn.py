@@ -31,7 +31,7 @@ from hepgraph.device import pick_device
 from hepgraph.evaluation.tracking import (Cuts, drop_edges, efficiency_purity, match_particles, tracking_counts,
                                           trackml_score)
 from hepgraph.io import atomic_output
-from hepgraph.models.hgnn import MODELS, HGNNConfig, TrackingGNN, component_labels
+from hepgraph.models.hgnn import CUT_MODELS, MODELS, HGNNConfig, TrackingGNN, component_labels
 from hepgraph.models.metric_learning import edge_truth
 from hepgraph.stages.train_hgnn import cuts_arguments
 from hepgraph.train.checkpoint import load_checkpoint, load_states
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
                "n_events": len(events), "n_hits_mean": float(np.mean([e.num_nodes for e in events])),
                "n_reconstructable_mean": float(np.mean(n_reco)), "cuts": vars(cuts), "device": str(device),
                "torch_threads": torch.get_num_threads(), "training_seconds": training_seconds(args.training_metrics),
-               "score_cut": float(model.cut) if args.kind in ("ec", "bc_hgnn") else None, **results}
+               "score_cut": float(model.cut) if args.kind in CUT_MODELS else None, **results}
     firsts = [np.unique(e.pid.numpy(), return_index=True)[1][np.unique(e.pid.numpy()) != 0] for e in events]
     particles = {"pt": np.concatenate([e.pt.numpy()[f] for e, f in zip(events, firsts)]),
                  "eta": np.concatenate([e.eta.numpy()[f] for e, f in zip(events, firsts)]),
